@@ -1,0 +1,239 @@
+"""A design campaign: a directory with its config and its database, and the verbs on it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from campaigns.config import CampaignConfig, dump_config, load_config
+from campaigns.propose import make_proposals
+from campaigns.storage import Store
+from design import InputError, validate_designs
+
+CONFIG_FILE = "config.yaml"
+DB_FILE = "campaign.db"
+
+
+@dataclass
+class ImportReport:
+    """What `add_measurements` did with a table."""
+
+    added: int
+    duplicates: list[str] = field(default_factory=list)
+    failed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class Campaign:
+    """A campaign stored in a directory: `config.yaml` and `campaign.db` (SQLite).
+
+    Example:
+        >>> camp = Campaign.create("runs/np", "np.yaml")
+        >>> camp.add_measurements(measured_df)
+        >>> proposals_df = camp.propose(n=4)
+    """
+
+    def __init__(self, path: Path, config: CampaignConfig, store: Store):
+        self.path = path
+        self.config = config
+        self.store = store
+
+    @classmethod
+    def create(cls, path: str | Path, config: str | Path | dict[str, Any]) -> Campaign:
+        """Create a new campaign directory; refuses to touch an existing campaign."""
+        path = Path(path)
+        cfg = load_config(config)
+        if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
+            raise InputError(f"{path}: a campaign already exists there. Open it, or choose another directory.")
+        if path.exists() and any(path.iterdir()):
+            raise InputError(f"{path}: the directory is not empty. Choose a new or empty directory.")
+        made = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / CONFIG_FILE).write_text(dump_config(cfg))
+            store = Store.create(path / DB_FILE)
+            store.log("create", {"name": cfg.name})
+        except BaseException:
+            if made:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        return cls(path, cfg, store)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Campaign:
+        """Open an existing campaign directory."""
+        path = Path(path)
+        if not (path / DB_FILE).is_file() or not (path / CONFIG_FILE).is_file():
+            raise InputError(
+                f"{path}: not a Valley campaign (no {CONFIG_FILE} and {DB_FILE}). Create one with `valley init`."
+            )
+        return cls(path, load_config(path / CONFIG_FILE), Store(path / DB_FILE))
+
+    # -- data in ---------------------------------------------------------------------------
+
+    def add_measurements(self, df: pd.DataFrame, source: str = "table") -> ImportReport:
+        """Validate and record measured designs; all or nothing.
+
+        `df` holds one column per parameter and per outcome; an empty outcome cell is a failed
+        run (kept and counted). Rows already recorded (same parameters and outcomes) are
+        skipped. Rows are named by `df`'s index in messages.
+
+        Raises:
+            InputError: naming the row and column, with the campaign left unchanged.
+        """
+        cfg = self.config
+        known = set(cfg.parameter_names) | set(cfg.outcomes)
+        for column in df.columns:
+            if column not in known:
+                raise InputError(
+                    f"{source}: column {column!r} is neither a parameter nor an outcome of this campaign. "
+                    f"Rename it to one of {sorted(known)} or remove it."
+                )
+        for name in cfg.outcomes:
+            if name not in df.columns:
+                raise InputError(f"{source}: column {name!r} is missing. Add it; leave cells empty for failed runs.")
+        designs_df, warnings = validate_designs(self.config.space(), df, source)
+        outcomes_df = _numeric_outcomes(df[cfg.outcomes], source)
+        rows = [
+            _plain(d) | _plain(o)
+            for d, o in zip(designs_df.to_dict("records"), outcomes_df.to_dict("records"), strict=False)
+        ]
+        skipped = self.store.add_measurements(
+            rows, [_key(r) for r in rows], [_key(r, cfg.parameter_names) for r in rows], source
+        )
+        labels = list(df.index)
+        failed = int(outcomes_df.isna().any(axis=1).sum())
+        duplicates = [f"{source}, row {labels[i]}: already recorded, skipped." for i in skipped]
+        return ImportReport(len(rows) - len(skipped), duplicates, failed, warnings)
+
+    # -- proposals --------------------------------------------------------------------------
+
+    def propose(self, n: int = 4, candidates: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Propose and record the next `n` experiments.
+
+        Args:
+            n: Batch size.
+            candidates: Optional pool of available designs (parameter columns); the best `n`
+                rows are returned, keeping the pool's index.
+
+        Returns:
+            One row per design: parameter columns in user units, `<outcome>_mean` and
+            `<outcome>_sd` for every outcome, and `p_safe` when there are safety limits.
+            `attrs` holds `method`, `notes` and `batch_id`.
+        """
+        if n < 1:
+            raise InputError(f"n must be a positive number of experiments. Got {n} instead.")
+        pool = None
+        if candidates is not None:
+            pool, _ = validate_designs(self.config.space(), candidates, "candidates")
+            pool = pool[self.config.space().feasible(pool)]
+            if pool.empty:
+                raise InputError("candidates: no row satisfies the campaign's constraints. Check the pool.")
+        measured = self.measurements
+        with _torch_threads(1):  # small GP problems run several times faster on one thread
+            proposal = make_proposals(self.config, measured, self.open_proposals, n, pool, self._next_seed())
+        table = proposal.table
+        names = self.config.parameter_names
+        rows = [_plain(r) for r in table.to_dict("records")]
+        batch_id = self.store.add_batch(proposal.method, proposal.notes, rows, [_key(r, names) for r in rows])
+        table.attrs.update(method=proposal.method, notes=proposal.notes, batch_id=batch_id)
+        return table
+
+    # -- views ------------------------------------------------------------------------------
+
+    @property
+    def measurements(self) -> pd.DataFrame:
+        """Every recorded measurement: parameters, outcomes, then `id`, `added_at`, `source`."""
+        df = self.store.measurements()
+        columns = self.config.parameter_names + self.config.outcomes
+        if df.empty:
+            return pd.DataFrame(columns=columns + ["id", "added_at", "source"])
+        return df[columns + ["id", "added_at", "source"]].reset_index(drop=True)
+
+    @property
+    def proposals(self) -> pd.DataFrame:
+        """Every proposal ever made, with `batch_id`, `created_at`, `method` and `status` (open/measured)."""
+        df = self.store.proposals()
+        if df.empty:
+            return df
+        measured = set(self.store.measurements().get("design_key", []))
+        df["status"] = np.where(df["design_key"].isin(measured), "measured", "open")
+        return df.drop(columns=["design_key"])
+
+    @property
+    def open_proposals(self) -> pd.DataFrame:
+        """Proposals not measured yet (they are pending points for the next batch)."""
+        df = self.proposals
+        if df.empty:
+            return pd.DataFrame(columns=self.config.parameter_names)
+        return df[df["status"] == "open"][self.config.parameter_names].reset_index(drop=True)
+
+    def best(self) -> pd.Series | None:
+        """The best measurement that respects every safety limit, or None."""
+        df = self.measurements
+        objective = self.config.objectives[0]
+        ok = df[objective.name].notna().to_numpy().copy()
+        for limit in self.config.safety:
+            ok &= np.array([limit.holds(float(v)) for v in df[limit.name]], dtype=bool)
+        if not ok.any():
+            return None
+        scores = df[objective.name][ok].astype(float).map(objective.score)
+        return df.loc[scores.idxmax()]
+
+    def _next_seed(self) -> int:
+        return self.config.seed + self.store.count_batches()
+
+
+def _numeric_outcomes(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    out = {}
+    for name in df.columns:
+        col = df[name]
+        numbers = pd.to_numeric(col, errors="coerce")
+        text = numbers.isna() & col.notna() & (col.astype(str).str.strip() != "")
+        if text.any():
+            row = col.index[text.argmax()]
+            raise InputError(
+                f"{source}, row {row}, column {name!r}: {col[row]!r} is not a number. "
+                "Enter a number, or leave the cell empty for a failed run."
+            )
+        if np.isinf(numbers.astype(float)).any():
+            row = col.index[np.isinf(numbers.astype(float)).argmax()]
+            raise InputError(f"{source}, row {row}, column {name!r}: infinite value. Enter a finite number.")
+        out[name] = numbers.astype(float)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready values: numpy scalars to Python, NaN to None."""
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and v != v:
+            v = None
+        out[k] = v
+    return out
+
+
+def _key(record: dict[str, Any], names: list[str] | None = None) -> str:
+    """A canonical text key of a row (or of its `names` columns), floats to 10 significant digits."""
+    items = record if names is None else {n: record[n] for n in names}
+    return json.dumps({k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in items.items()}, sort_keys=True)
+
+
+@contextmanager
+def _torch_threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

@@ -1,0 +1,59 @@
+"""What the user wants of the outcomes: objectives to optimize and safety limits to respect."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Objective(BaseModel):
+    """An outcome to maximize, minimize, or bring to a `target` value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    goal: Literal["maximize", "minimize", "target"] = "maximize"
+    target: float | None = None
+
+    @model_validator(mode="after")
+    def _check_target(self) -> Objective:
+        if (self.goal == "target") != (self.target is not None):
+            raise ValueError(
+                f"target must be given exactly when goal is 'target'. Got goal={self.goal!r}, "
+                f"target={self.target!r} instead. Set both or neither."
+            )
+        return self
+
+    def score(self, y: float) -> float:
+        """The value as Valley maximizes it (minimize: `-y`; target: `-|y - target|`)."""
+        if self.goal == "maximize":
+            return y
+        if self.goal == "minimize":
+            return -y
+        return -abs(y - self.target)  # type: ignore[operator]
+
+
+class SafetyLimit(BaseModel):
+    """An outcome that must stay in `[lower, upper]`, with probability at least `confidence`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    lower: float | None = None
+    upper: float | None = None
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> SafetyLimit:
+        if self.lower is None and self.upper is None:
+            raise ValueError("needs `upper`, `lower` or both. Got neither. Add the limit value.")
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise ValueError(f"lower must be below upper. Got lower={self.lower}, upper={self.upper} instead.")
+        return self
+
+    def holds(self, y: float) -> bool:
+        """Whether a measured value respects the limit (a missing value does not)."""
+        if y != y:  # NaN
+            return False
+        return (self.lower is None or y >= self.lower) and (self.upper is None or y <= self.upper)

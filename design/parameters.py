@@ -1,0 +1,85 @@
+"""The kinds of design parameter a search space is made of, validated with pydantic."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Parameter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+
+
+class ContinuousParameter(_Parameter):
+    """A real-valued parameter in `[low, high]`, optionally modelled on a log scale."""
+
+    type: Literal["continuous"] = "continuous"
+    bounds: tuple[float, float]
+    log: bool = False
+
+    @field_validator("bounds", mode="before")
+    @classmethod
+    def _check_bounds(cls, v: object) -> object:
+        return _check_bounds(v)
+
+    @model_validator(mode="after")
+    def _check_log(self) -> ContinuousParameter:
+        if self.log and self.bounds[0] <= 0:
+            raise ValueError(
+                f"a log-scaled parameter needs low > 0. Got bounds {list(self.bounds)} instead. "
+                "Raise the lower bound or set log: false."
+            )
+        return self
+
+
+class IntegerParameter(_Parameter):
+    """An integer parameter taking every whole value in `[low, high]`."""
+
+    type: Literal["integer"] = "integer"
+    bounds: tuple[int, int]
+
+    @field_validator("bounds", mode="before")
+    @classmethod
+    def _check_bounds(cls, v: object) -> object:
+        v = _check_bounds(v)
+        if any(float(b) != int(float(b)) for b in v):  # type: ignore[union-attr]
+            raise ValueError(f"bounds of an integer parameter must be whole numbers. Got {v} instead.")
+        return [int(float(b)) for b in v]  # type: ignore[union-attr]
+
+
+class CategoricalParameter(_Parameter):
+    """A parameter taking one of a list of named values (a ligand, a solvent, a supplier)."""
+
+    type: Literal["categorical"] = "categorical"
+    values: tuple[str, ...]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _check_values(cls, v: object) -> object:
+        if not isinstance(v, list | tuple) or len(v) < 2:
+            raise ValueError(f"must be a list of at least two values. Got {v!r} instead.")
+        values = [str(x) for x in v]
+        if len(set(values)) != len(values):
+            raise ValueError(f"must not repeat a value. Got {values} instead.")
+        return values
+
+
+Parameter = Annotated[ContinuousParameter | IntegerParameter | CategoricalParameter, Field(discriminator="type")]
+
+
+def _check_bounds(v: object) -> object:
+    ok = isinstance(v, list | tuple) and len(v) == 2
+    if ok:
+        try:
+            low, high = float(v[0]), float(v[1])  # type: ignore[index]
+        except (TypeError, ValueError):
+            ok = False
+        else:
+            ok = math.isfinite(low) and math.isfinite(high) and low < high
+    if not ok:
+        raise ValueError(f"must be [low, high] with low < high. Got {v!r} instead.")
+    return v
