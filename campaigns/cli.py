@@ -1,0 +1,230 @@
+"""The `valley` command line: a thin layer over the public API; one error, one line, exit 1."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Valley: propose the next experiments of a design campaign, safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _fail(error: Exception) -> None:
+    if _state["debug"]:
+        raise error
+    err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+    raise typer.Exit(1)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from data import DataFileError
+    from design import InputError
+
+    return (InputError, DataFileError)
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="New campaign directory."),
+    config: Path = typer.Option(..., "--config", "-c", help="Campaign YAML file."),
+) -> None:
+    """Create a campaign from a YAML config.
+
+    Example: valley init runs/np --config np.yaml
+    """
+    from campaigns import Campaign
+
+    try:
+        camp = Campaign.create(directory, config)
+    except _user_errors() as e:
+        _fail(e)
+    out.print(f"Created campaign [bold]{camp.config.name}[/] in {directory}.")
+
+
+@app.command()
+def add(
+    directory: Path = typer.Argument(..., help="Campaign directory."),
+    table: Path = typer.Argument(..., help="Measurements: .csv or .xlsx with parameter and outcome columns."),
+) -> None:
+    """Add measurements from a CSV or Excel file (all rows or none).
+
+    Example: valley add runs/np week1.csv
+    """
+    from campaigns import Campaign
+    from data import read_table
+
+    try:
+        camp = Campaign.open(directory)
+        df = read_table(table)
+        df.index = range(2, len(df) + 2)  # messages name the line in the file (header = line 1)
+        report = camp.add_measurements(df, source=table.name)
+    except _user_errors() as e:
+        _fail(e)
+    for line in report.warnings + report.duplicates:
+        err.print(f"[yellow]warning:[/] {line}", highlight=False)
+    failed = f", {report.failed} failed run(s) (missing outcomes) kept" if report.failed else ""
+    out.print(f"Added {report.added} measurement(s){failed}; skipped {len(report.duplicates)} duplicate(s).")
+
+
+@app.command()
+def propose(
+    directory: Path = typer.Argument(..., help="Campaign directory."),
+    n: int = typer.Option(4, "-n", help="Number of experiments to propose."),
+    candidates: Path | None = typer.Option(None, "--candidates", help="Pool of available designs to choose from."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the proposals to this CSV."),
+) -> None:
+    """Propose the next batch of experiments.
+
+    Example: valley propose runs/np -n 4 -o next.csv
+    """
+    from campaigns import Campaign
+    from data import read_table
+
+    try:
+        camp = Campaign.open(directory)
+        pool = None
+        if candidates is not None:
+            pool = read_table(candidates)
+            pool.index = range(2, len(pool) + 2)
+        with err.status("Fitting models and optimizing the acquisition function..."):
+            proposals = camp.propose(n=n, candidates=pool)
+    except _user_errors() as e:
+        _fail(e)
+    for note in proposals.attrs["notes"]:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    out.print(_table(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
+    if output is not None:
+        proposals.to_csv(output, index=False)
+        out.print(f"Wrote {output}.")
+
+
+@app.command()
+def status(directory: Path = typer.Argument(..., help="Campaign directory.")) -> None:
+    """Show counts, the best safe result so far and the open proposals.
+
+    Example: valley status runs/np
+    """
+    from campaigns import Campaign
+
+    try:
+        camp = Campaign.open(directory)
+    except _user_errors() as e:
+        _fail(e)
+    measured = camp.measurements
+    failed = int(measured[camp.config.outcomes].isna().any(axis=1).sum())
+    open_df = camp.open_proposals
+    out.print(
+        f"[bold]{camp.config.name}[/]: {len(measured)} measurement(s), {failed} failed; {len(open_df)} open proposal(s)."
+    )
+    best = camp.best()
+    if best is None:
+        out.print("No safe measurement yet.")
+    else:
+        shown = best[camp.config.parameter_names + camp.config.outcomes]
+        out.print(_table(shown.to_frame().T, "Best safe result so far"))
+    if len(open_df):
+        out.print(_table(open_df, "Open proposals"))
+
+
+@app.command()
+def export(
+    directory: Path = typer.Argument(..., help="Campaign directory."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="CSV file (default: standard output)."),
+) -> None:
+    """Export measurements and proposals as one CSV (column `record` tells which is which).
+
+    Example: valley export runs/np -o everything.csv
+    """
+    import pandas as pd
+
+    from campaigns import Campaign
+
+    try:
+        camp = Campaign.open(directory)
+    except _user_errors() as e:
+        _fail(e)
+    both = pd.concat(
+        [camp.measurements.assign(record="measurement"), camp.proposals.assign(record="proposal")], ignore_index=True
+    )
+    both = both[["record"] + [c for c in both.columns if c != "record"]]
+    if output is None:
+        both.to_csv(sys.stdout, index=False)
+    else:
+        both.to_csv(output, index=False)
+        out.print(f"Wrote {len(both)} rows to {output}.")
+
+
+@app.command()
+def demo(
+    rounds: int = typer.Option(5, "--rounds", help="Batches after the initial design."),
+    batch: int = typer.Option(4, "--batch", help="Experiments per batch."),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Path = typer.Option(Path("valley_demo"), "--out", help="Where the campaign and the plot go."),
+) -> None:
+    """Run a simulated nanoparticle campaign (synthetic simulator) and plot its progress.
+
+    Example: valley demo --rounds 5
+    """
+    import shutil
+
+    from rich.progress import Progress
+
+    from campaigns.report import plot_progress
+    from campaigns.simulate import run_simulated_campaign, summarize_rounds
+    from data import get_system
+
+    system = get_system("nanoparticles")
+    campaign_dir = out_dir / "campaign"
+    if campaign_dir.exists():
+        shutil.rmtree(campaign_dir)  # the demo's own previous run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    limit = system.config["safety"][0]
+    out.print(
+        f"Simulated campaign on the synthetic nanoparticle system: maximize {system.objective} "
+        f"with {limit['name']} <= {limit['upper']} (best possible safe value {system.best_safe_value:.2f})."
+    )
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("rounds", total=rounds + 1)
+
+        def report(r: int, history) -> None:
+            row = summarize_rounds(history).iloc[-1]
+            progress.console.print(
+                f"round {r}: {int(row.experiments):3d} experiments, best safe {system.objective} "
+                f"{row.best_safe:.3f}, unsafe experiments {int(row.unsafe)} ({row.method})"
+            )
+            progress.advance(task)
+
+        history = run_simulated_campaign(system, campaign_dir, rounds, batch, seed=seed, on_round=report)
+    png = plot_progress(
+        history, system.objective, out_dir / "progress.png", system.best_safe_value, (limit["name"], limit["upper"])
+    )
+    out.print(f"Campaign in {campaign_dir}; progress plot in {png}.")
+
+
+def _table(df, title: str) -> Table:
+    table = Table(title=title)
+    for column in df.columns:
+        table.add_column(str(column), justify="right")
+    for _, row in df.iterrows():
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+    return table
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,94 @@
+"""Simulated campaigns: a bundled system plays the lab, Valley proposes, and we keep score."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from campaigns.campaign import Campaign
+from data import System
+
+RoundCallback = Callable[[int, pd.DataFrame], None]
+
+
+def run_simulated_campaign(
+    system: System,
+    directory: str | Path,
+    rounds: int = 5,
+    batch: int = 4,
+    n_initial: int | None = None,
+    seed: int = 0,
+    on_round: RoundCallback | None = None,
+) -> pd.DataFrame:
+    """Run a campaign on `system`'s simulator: an initial design, then `rounds` batches.
+
+    Each proposed batch is "measured" by the simulator with noise and added to the campaign,
+    exactly as a lab would add its results. Scores use the noise-free (true) outcomes.
+
+    Args:
+        system: A bundled system (`data.get_system`).
+        directory: Where the campaign is created (must not hold one already).
+        rounds: Number of batches after the initial design.
+        batch: Designs per batch.
+        n_initial: Size of the initial design; default the number of parameters + 1.
+        seed: Seeds the campaign and the measurement noise.
+        on_round: Called after each round with the round number and the history so far.
+
+    Returns:
+        One row per experiment: `round`, `method`, `seconds` (to propose its batch, per design),
+        the parameters, the measured outcomes, `true_<outcome>` for each, `safe` (true outcomes
+        within every safety limit) and `best_safe` (best true objective among safe experiments
+        so far, NaN until there is one).
+    """
+    camp = Campaign.create(directory, {**system.config, "seed": seed})
+    cfg = camp.config
+    rng = np.random.default_rng(seed)
+    n_initial = n_initial or len(cfg.parameters) + 1
+    history: list[pd.DataFrame] = []
+    for r in range(rounds + 1):
+        start = time.perf_counter()
+        proposals = camp.propose(n_initial if r == 0 else batch)
+        seconds = (time.perf_counter() - start) / max(len(proposals), 1)
+        designs = proposals[cfg.parameter_names].reset_index(drop=True)
+        measured = system.simulate(designs, rng)
+        camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
+        true = system.simulate(designs, None).add_prefix("true_")
+        rows = designs.join(measured).join(true)
+        rows.insert(0, "seconds", seconds)
+        rows.insert(0, "method", proposals.attrs["method"])
+        rows.insert(0, "round", r)
+        history.append(rows)
+        scored = _score(pd.concat(history, ignore_index=True), cfg)
+        if on_round is not None:
+            on_round(r, scored)
+    return scored
+
+
+def _score(df: pd.DataFrame, cfg) -> pd.DataFrame:
+    objective = cfg.objectives[0]
+    safe = np.ones(len(df), dtype=bool)
+    for limit in cfg.safety:
+        safe &= np.array([limit.holds(float(v)) for v in df[f"true_{limit.name}"]], dtype=bool)
+    score = df[f"true_{objective.name}"].astype(float).map(objective.score).where(safe)
+    best = score.fillna(-np.inf).cummax().replace(-np.inf, np.nan)  # carry the best across unsafe runs
+    df = df.copy()
+    df["safe"] = safe
+    df["best_safe"] = best if objective.goal == "maximize" else -best
+    return df
+
+
+def summarize_rounds(history: pd.DataFrame) -> pd.DataFrame:
+    """Per round: experiments so far, best safe value so far, unsafe experiments so far."""
+    grouped = history.groupby("round")
+    return pd.DataFrame(
+        {
+            "experiments": grouped.size().cumsum(),
+            "best_safe": grouped["best_safe"].last(),
+            "unsafe": (~history["safe"]).groupby(history["round"]).sum().cumsum(),
+            "method": grouped["method"].first(),
+        }
+    )
