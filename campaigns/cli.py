@@ -130,7 +130,8 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     failed = int(measured[camp.config.outcomes].isna().any(axis=1).sum())
     open_df = camp.open_proposals
     out.print(
-        f"[bold]{camp.config.name}[/]: {len(measured)} measurement(s), {failed} failed; {len(open_df)} open proposal(s)."
+        f"[bold]{camp.config.name}[/]: {len(measured)} measurement(s), {failed} failed; "
+        f"{len(open_df)} open proposal(s)."
     )
     best = camp.best()
     if best is None:

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -30,14 +31,12 @@ def plot_progress(
     panels = 2 if limit else 1
     fig, axes = plt.subplots(panels, 1, figsize=(7, 3.2 * panels), sharex=True, squeeze=False)
     ax = axes[0, 0]
-    x = range(1, len(history) + 1)
-    safe = history["safe"].to_numpy()
+    x = np.arange(1, len(history) + 1)
+    safe = history["safe"].to_numpy(dtype=bool)
     y = history[f"true_{objective}"].to_numpy()
-    ax.scatter([i for i, s in zip(x, safe) if s], y[safe], s=18, color="tab:blue", label="safe experiment")
-    ax.scatter(
-        [i for i, s in zip(x, safe) if not s], y[~safe], s=22, marker="x", color="tab:red", label="unsafe experiment"
-    )
-    ax.step(list(x), history["best_safe"], where="post", color="black", label="best safe so far")
+    ax.scatter(x[safe], y[safe], s=18, color="tab:blue", label="safe experiment")
+    ax.scatter(x[~safe], y[~safe], s=22, marker="x", color="tab:red", label="unsafe experiment")
+    ax.step(x, history["best_safe"], where="post", color="black", label="best safe so far")
     if best_known is not None:
         ax.axhline(best_known, ls="--", color="gray", label="best possible (safe)")
     ax.set_ylabel(f"{objective} (true)")
@@ -47,7 +46,7 @@ def plot_progress(
     if limit:
         name, upper = limit
         ax2 = axes[1, 0]
-        ax2.scatter(list(x), history[f"true_{name}"], s=18, c=["tab:blue" if s else "tab:red" for s in safe])
+        ax2.scatter(x, history[f"true_{name}"], s=18, c=["tab:blue" if s else "tab:red" for s in safe])
         ax2.axhline(upper, color="tab:red", ls="--", label=f"limit {upper:g}")
         ax2.set_ylabel(f"{name} (true)")
         ax2.legend(fontsize=8)
