@@ -107,7 +107,7 @@ class Campaign:
             for d, o in zip(designs_df.to_dict("records"), outcomes_df.to_dict("records"), strict=False)
         ]
         skipped = self.store.add_measurements(
-            rows, [_key(r) for r in rows], [_key(r, cfg.parameter_names) for r in rows], source
+            rows, [_fingerprint(r) for r in rows], source
         )
         labels = list(df.index)
         failed = int(outcomes_df.isna().any(axis=1).sum())
@@ -134,16 +134,18 @@ class Campaign:
         pool = None
         if candidates is not None:
             pool, _ = validate_designs(self.config.space(), candidates, "candidates")
-            pool = pool[self.config.space().feasible(pool)]
+            feasible = self.config.space().feasible(pool)
+            pool = pool[feasible]
             if pool.empty:
                 raise InputError("candidates: no row satisfies the campaign's constraints. Check the pool.")
         measured = self.measurements
         with _torch_threads(1):  # small GP problems run several times faster on one thread
             proposal = make_proposals(self.config, measured, self.open_proposals, n, pool, self._next_seed())
+        if candidates is not None and not feasible.all():
+            proposal.notes.insert(0, f"candidates: skipped {int((~feasible).sum())} row(s) that break a constraint.")
         table = proposal.table
-        names = self.config.parameter_names
         rows = [_plain(r) for r in table.to_dict("records")]
-        batch_id = self.store.add_batch(proposal.method, proposal.notes, rows, [_key(r, names) for r in rows])
+        batch_id = self.store.add_batch(proposal.method, proposal.notes, rows)
         table.attrs.update(method=proposal.method, notes=proposal.notes, batch_id=batch_id)
         return table
 
@@ -164,9 +166,9 @@ class Campaign:
         df = self.store.proposals()
         if df.empty:
             return df
-        measured = set(self.store.measurements().get("design_key", []))
-        df["status"] = np.where(df["design_key"].isin(measured), "measured", "open")
-        return df.drop(columns=["design_key"])
+        measured = _was_measured(self.config.space(), df, self.store.measurements())
+        df["status"] = np.where(measured, "measured", "open")
+        return df
 
     @property
     def open_proposals(self) -> pd.DataFrame:
@@ -223,10 +225,24 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _key(record: dict[str, Any], names: list[str] | None = None) -> str:
-    """A canonical text key of a row (or of its `names` columns), floats to 10 significant digits."""
-    items = record if names is None else {n: record[n] for n in names}
-    return json.dumps({k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in items.items()}, sort_keys=True)
+def _fingerprint(record: dict[str, Any]) -> str:
+    """A canonical text key of a whole row, floats to 10 significant digits (for duplicates)."""
+    return json.dumps({k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in record.items()}, sort_keys=True)
+
+
+# A lab may record what it made to fewer digits than proposed: a measurement within this
+# fraction of every continuous parameter's range (categories and integers exact) closes a proposal.
+MATCH_TOLERANCE = 1e-3
+
+
+def _was_measured(space, proposals_df: pd.DataFrame, measured_df: pd.DataFrame) -> np.ndarray:
+    if measured_df.empty:
+        return np.zeros(len(proposals_df), dtype=bool)
+    P, M = space.encode(proposals_df), space.encode(measured_df)
+    tolerance = torch.full((space.d,), MATCH_TOLERANCE, dtype=P.dtype)
+    tolerance[list(space.cat_dims) + list(space.discrete_dims)] = 1e-9
+    close = ((P[:, None, :] - M[None, :, :]).abs() <= tolerance).all(dim=-1)
+    return close.any(dim=1).numpy()
 
 
 @contextmanager

@@ -24,13 +24,13 @@ import pandas as pd
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY, added_at TEXT NOT NULL, source TEXT NOT NULL,
-    fingerprint TEXT NOT NULL, design_key TEXT NOT NULL, data TEXT NOT NULL);
+    fingerprint TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS measurements_fingerprint ON measurements (fingerprint);
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, method TEXT NOT NULL, notes TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS proposals (
     id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL REFERENCES batches (id),
-    design_key TEXT NOT NULL, data TEXT NOT NULL);
+    data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS measurements_no_update BEFORE UPDATE ON measurements
@@ -76,28 +76,28 @@ class Store:
             conn.close()
 
     def add_measurements(
-        self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], design_keys: Sequence[str], source: str
+        self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], source: str
     ) -> list[int]:
         """Insert the rows whose fingerprint is not recorded yet; return the positions skipped."""
         now = _now()
         skipped = []
         with self._transaction() as conn:
             known = {r[0] for r in conn.execute("SELECT fingerprint FROM measurements")}
-            for i, (row, fp, key) in enumerate(zip(rows, fingerprints, design_keys, strict=True)):
+            for i, (row, fp) in enumerate(zip(rows, fingerprints, strict=True)):
                 if fp in known:
                     skipped.append(i)
                     continue
                 known.add(fp)
                 conn.execute(
-                    "INSERT INTO measurements (added_at, source, fingerprint, design_key, data) VALUES (?, ?, ?, ?, ?)",
-                    (now, source, fp, key, json.dumps(row)),
+                    "INSERT INTO measurements (added_at, source, fingerprint, data) VALUES (?, ?, ?, ?)",
+                    (now, source, fp, json.dumps(row)),
                 )
             detail = {"source": source, "added": len(rows) - len(skipped), "duplicates": len(skipped)}
             _log(conn, now, "add", detail)
         return skipped
 
     def add_batch(
-        self, method: str, notes: list[str], rows: Sequence[dict[str, Any]], design_keys: Sequence[str]
+        self, method: str, notes: list[str], rows: Sequence[dict[str, Any]]
     ) -> int:
         """Record a batch of proposals; return its id."""
         now = _now()
@@ -108,8 +108,8 @@ class Store:
             )
             batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
             conn.executemany(
-                "INSERT INTO proposals (batch_id, design_key, data) VALUES (?, ?, ?)",
-                [(batch_id, k, json.dumps(r)) for r, k in zip(rows, design_keys, strict=True)],
+                "INSERT INTO proposals (batch_id, data) VALUES (?, ?)",
+                [(batch_id, json.dumps(r)) for r in rows],
             )
             _log(conn, now, "propose", {"batch": batch_id, "method": method, "n": len(rows)})
         return batch_id
@@ -119,13 +119,13 @@ class Store:
             _log(conn, _now(), kind, detail)
 
     def measurements(self) -> pd.DataFrame:
-        """One row per measurement: `id`, `added_at`, `source`, `design_key`, then the data."""
-        return self._table("SELECT id, added_at, source, design_key, data FROM measurements ORDER BY id")
+        """One row per measurement: `id`, `added_at`, `source`, then the data."""
+        return self._table("SELECT id, added_at, source, data FROM measurements ORDER BY id")
 
     def proposals(self) -> pd.DataFrame:
-        """One row per proposal: `id`, `batch_id`, `created_at`, `method`, `design_key`, then the data."""
+        """One row per proposal: `id`, `batch_id`, `created_at`, `method`, then the data."""
         return self._table(
-            "SELECT p.id, p.batch_id, b.created_at, b.method, p.design_key, p.data "
+            "SELECT p.id, p.batch_id, b.created_at, b.method, p.data "
             "FROM proposals p JOIN batches b ON b.id = p.batch_id ORDER BY p.id"
         )
 

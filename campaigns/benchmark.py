@@ -1,0 +1,250 @@
+"""Benchmark Valley against random designs, plain BoTorch and Ax on the bundled simulated systems.
+
+Every method gets the same budget on a problem: an initial design of `d + 1` points (`d`
+parameters), then `rounds` batches of `batch`, each batch measured with noise by the system's
+simulator before the next is proposed, with the same seeds. Scores use the noise-free outcomes
+(`system.simulate(designs_df, None)`), never the noisy measurements the methods saw:
+
+- best safe value: the best true objective among the experiments whose true outcomes meet every
+  safety limit (NaN when none does);
+- gap: how far that is from the system's `best_safe_value`, relative to its size, signed so that
+  0 is optimal and larger is worse (infinite when no experiment was safe);
+- unsafe fraction: the fraction of the proposals after the initial design whose true outcomes
+  break a safety limit (the initial design is blind for every method);
+- seconds per proposal: wall time spent proposing (fitting and optimizing included, simulating
+  not), divided by the number of designs proposed, initial design included.
+
+`summarize` takes medians over seeds for the values and gaps, and means for the unsafe fraction
+and the time. This is a benchmark, not a test: a run takes minutes.
+
+Example:
+    >>> results_df = run_benchmark(["gardner"], ["valley", "random"], seeds=3, rounds=5,
+    ...     batch=4, workdir=Path("bench-runs"))
+    >>> Console().print(format_table(summarize(results_df)))
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.table import Table
+
+from campaigns.baselines import run_ax, run_botorch, run_random
+from campaigns.simulate import run_simulated_campaign
+from data import System, get_system, is_safe, list_systems
+
+AVAILABLE_METHODS = ["valley", "random", "botorch", "ax"]
+DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
+DEFAULT_SEEDS = 3
+AX_MISSING = "ax not installed: pip install 'valley[bench]'"
+
+Progress = Callable[[str], None]
+
+
+def run_benchmark(
+    problems: list[str],
+    methods: list[str],
+    seeds: int,
+    rounds: int,
+    batch: int,
+    workdir: Path,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Run every method on every problem with seeds `0 .. seeds - 1` and score each run.
+
+    Args:
+        problems: Names of bundled systems (`data.list_systems()`).
+        methods: Names from `AVAILABLE_METHODS`. `"ax"` is skipped, with a line said
+            through `progress`, when Ax is not installed.
+        seeds: Number of seeds per problem and method.
+        rounds: Batches after the initial design.
+        batch: Designs per batch.
+        workdir: A new or empty directory; Valley's campaigns are created under it.
+        progress: Called with one line after each run (default: `print`).
+
+    Returns:
+        One row per (problem, method, seed): `problem`, `method`, `seed`, `experiments`,
+        `best_safe`, `gap`, `unsafe_fraction`, `seconds_per_proposal`, `wall_seconds` (the whole
+        run, simulation included) and `error` (empty, or why the run failed; its scores are NaN).
+
+    Raises:
+        ValueError: If a problem or method is unknown, or `workdir` holds files.
+    """
+    say = progress or print
+    _check(problems, methods, workdir)
+    if "ax" in methods and not _ax_installed():
+        say(AX_MISSING)
+        methods = [m for m in methods if m != "ax"]
+    rows = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small GP problems run several times faster on one thread
+    try:
+        for problem in problems:
+            for method in methods:
+                for seed in range(seeds):
+                    row = _run_one(problem, method, seed, rounds, batch, workdir)
+                    rows.append(row)
+                    say(_describe(row))
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(rows)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Aggregate `run_benchmark`'s rows over seeds, one row per (problem, method).
+
+    Columns: `problem`, `method`, `runs` (runs without error), `safe_found` (fraction of runs
+    with at least one safe experiment), `median_best_safe` (a run with none counts as the worst),
+    `median_gap`, `mean_unsafe_fraction`, `mean_seconds_per_proposal`, and `gap_vs_random`,
+    `gap_vs_botorch`: this method's median gap divided by that method's on the same problem
+    (below 1 is better; NaN where that method did not run or its gap is 0). The `valley` row's
+    ratios are Valley's median gap against random and against BoTorch.
+    """
+    ok = results[results["error"] == ""]
+    rows = []
+    for (problem, method), group in ok.groupby(["problem", "method"], sort=False):
+        maximize = get_system(problem).maximize
+        rows.append(
+            {
+                "problem": problem,
+                "method": method,
+                "runs": len(group),
+                "safe_found": float(group["best_safe"].notna().mean()),
+                "median_best_safe": _median_worst_missing(group["best_safe"], maximize),
+                "median_gap": float(np.median(group["gap"])),
+                "mean_unsafe_fraction": float(group["unsafe_fraction"].mean()),
+                "mean_seconds_per_proposal": float(group["seconds_per_proposal"].mean()),
+            }
+        )
+    summary = pd.DataFrame(rows)
+    if summary.empty:
+        return summary
+    for reference in ("random", "botorch"):
+        gaps = summary[summary["method"] == reference].set_index("problem")["median_gap"]
+        denominator = summary["problem"].map(gaps).replace(0.0, np.nan)
+        summary[f"gap_vs_{reference}"] = summary["median_gap"] / denominator
+    return summary
+
+
+def format_table(summary: pd.DataFrame) -> Table:
+    """A rich table of `summarize`'s output: one line per problem and method."""
+    table = Table(title="Simulated campaigns (true outcomes; medians over seeds)")
+    headers = ["problem", "method", "runs", "safe found", "best safe", "gap", "unsafe after init"]
+    headers += ["s / proposal", "gap vs random", "gap vs botorch"]
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("problem", "method") else "right")
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            row.problem,
+            row.method,
+            str(row.runs),
+            f"{row.safe_found:.0%}",
+            _number(row.median_best_safe),
+            "none safe" if np.isinf(row.median_gap) else f"{row.median_gap:.1%}",
+            f"{row.mean_unsafe_fraction:.0%}",
+            f"{row.mean_seconds_per_proposal:.2f}",
+            _ratio(row.gap_vs_random),
+            _ratio(row.gap_vs_botorch),
+        )
+    return table
+
+
+def score(system: System, trace_df: pd.DataFrame) -> dict[str, float]:
+    """Score one run's designs on the noise-free outcomes (see the module docstring).
+
+    Args:
+        system: The system the run was on.
+        trace_df: One row per proposed design: `round` (0 for the initial design), `seconds`
+            (proposing time of its batch per design) and one column per parameter.
+
+    Returns:
+        `experiments`, `best_safe`, `gap`, `unsafe_fraction` and `seconds_per_proposal`.
+    """
+    true_df = system.simulate(trace_df, None)
+    safe = is_safe(true_df, system.config)
+    values = true_df[system.objective].to_numpy(dtype=float)[safe]
+    best = float(values.max() if system.maximize else values.min()) if len(values) else np.nan
+    optimum = system.best_safe_value
+    shortfall = (optimum - best) if system.maximize else (best - optimum)
+    after_initial = trace_df["round"].to_numpy() > 0
+    return {
+        "experiments": len(trace_df),
+        "best_safe": best,
+        "gap": float(shortfall / abs(optimum)) if len(values) else np.inf,
+        "unsafe_fraction": float((~safe[after_initial]).mean()) if after_initial.any() else np.nan,
+        "seconds_per_proposal": float(trace_df["seconds"].sum() / max(len(trace_df), 1)),
+    }
+
+
+def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, workdir: Path) -> dict:
+    system = get_system(problem)
+    n_initial = len(system.config["parameters"]) + 1
+    row: dict = {"problem": problem, "method": method, "seed": seed}
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # botorch's fit and optimizer warnings would bury the table
+            if method == "valley":
+                directory = workdir / f"{problem}-seed{seed}"
+                trace_df = run_simulated_campaign(system, directory, rounds, batch, n_initial, seed=seed)
+            else:
+                runner = {"random": run_random, "botorch": run_botorch, "ax": run_ax}[method]
+                trace_df = runner(system, rounds, batch, n_initial, seed)
+        row.update(score(system, trace_df), error="")
+    except Exception as err:  # noqa: BLE001 - one failed run is reported, the others still count
+        nan = np.nan
+        row.update(experiments=0, best_safe=nan, gap=nan, unsafe_fraction=nan, seconds_per_proposal=nan)
+        row["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+    row["wall_seconds"] = time.perf_counter() - start
+    return row
+
+
+def _check(problems: list[str], methods: list[str], workdir: Path) -> None:
+    for name, given, known in (("problems", problems, list_systems()), ("methods", methods, AVAILABLE_METHODS)):
+        unknown = [x for x in given if x not in known]
+        if unknown:
+            raise ValueError(f"`{name}` must be among {known}. Got {unknown!r} instead. Drop or fix those names.")
+    if Path(workdir).exists() and any(Path(workdir).iterdir()):
+        raise ValueError(
+            f"`workdir` must be a new or empty directory. Got {str(workdir)!r}, which holds files, instead. "
+            "Choose another directory."
+        )
+
+
+def _ax_installed() -> bool:
+    try:
+        import ax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _describe(row: dict) -> str:
+    where = f"{row['problem']} {row['method']} seed {row['seed']}"
+    if row["error"]:
+        return f"{where}: failed ({row['error']})"
+    return (
+        f"{where}: best safe {_number(row['best_safe'])}, gap {row['gap']:.1%}, "
+        f"unsafe {row['unsafe_fraction']:.0%}, {row['wall_seconds']:.1f} s"
+    )
+
+
+def _median_worst_missing(values: pd.Series, maximize: bool) -> float:
+    """Median over runs, a run with no safe experiment counting as the worst value."""
+    worst = -np.inf if maximize else np.inf
+    median = float(np.median(values.fillna(worst)))
+    return median if np.isfinite(median) else np.nan
+
+
+def _number(value: float) -> str:
+    return "-" if value != value else f"{value:.4g}"
+
+
+def _ratio(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"
