@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.config import CampaignConfig, dump_config, load_config
-from campaigns.propose import make_proposals
+from campaigns.propose import FAILED, make_proposals
 from campaigns.storage import Store
 from design import InputError, validate_designs
 
@@ -90,7 +91,7 @@ class Campaign:
             InputError: naming the row and column, with the campaign left unchanged.
         """
         cfg = self.config
-        known = set(cfg.parameter_names) | set(cfg.outcomes)
+        known = set(cfg.parameter_names) | set(cfg.outcomes) | {FAILED}
         for column in df.columns:
             if column not in known:
                 raise InputError(
@@ -102,15 +103,14 @@ class Campaign:
                 raise InputError(f"{source}: column {name!r} is missing. Add it; leave cells empty for failed runs.")
         designs_df, warnings = validate_designs(self.config.space(), df, source)
         outcomes_df = _numeric_outcomes(df[cfg.outcomes], source)
+        flags = _failed_flags(df[FAILED], source) if FAILED in df else pd.Series(False, index=df.index)
         rows = [
-            _plain(d) | _plain(o)
-            for d, o in zip(designs_df.to_dict("records"), outcomes_df.to_dict("records"), strict=False)
+            _plain(d) | _plain(o) | {FAILED: bool(f)}
+            for d, o, f in zip(designs_df.to_dict("records"), outcomes_df.to_dict("records"), flags, strict=True)
         ]
-        skipped = self.store.add_measurements(
-            rows, [_fingerprint(r) for r in rows], source
-        )
+        skipped = self.store.add_measurements(rows, [_fingerprint(r) for r in rows], source)
         labels = list(df.index)
-        failed = int(outcomes_df.isna().any(axis=1).sum())
+        failed = int((outcomes_df.isna().any(axis=1) | flags).sum())
         duplicates = [f"{source}, row {labels[i]}: already recorded, skipped." for i in skipped]
         return ImportReport(len(rows) - len(skipped), duplicates, failed, warnings)
 
@@ -153,9 +153,9 @@ class Campaign:
 
     @property
     def measurements(self) -> pd.DataFrame:
-        """Every recorded measurement: parameters, outcomes, then `id`, `added_at`, `source`."""
+        """Every recorded measurement: parameters, outcomes, `failed`, then `id`, `added_at`, `source`."""
         df = self.store.measurements()
-        columns = self.config.parameter_names + self.config.outcomes
+        columns = self.config.parameter_names + self.config.outcomes + [FAILED]
         if df.empty:
             return pd.DataFrame(columns=columns + ["id", "added_at", "source"])
         return df[columns + ["id", "added_at", "source"]].reset_index(drop=True)
@@ -179,16 +179,31 @@ class Campaign:
         return df[df["status"] == "open"][self.config.parameter_names].reset_index(drop=True)
 
     def best(self) -> pd.Series | None:
-        """The best measurement that respects every safety limit, or None."""
+        """The best successful measurement (first objective) that respects every safety limit, or None."""
         df = self.measurements
-        objective = self.config.objectives[0]
-        ok = df[objective.name].notna().to_numpy().copy()
-        for limit in self.config.safety:
-            ok &= np.array([limit.holds(float(v)) for v in df[limit.name]], dtype=bool)
+        ok = self._safe_successes(df)
         if not ok.any():
             return None
+        objective = self.config.objectives[0]
         scores = df[objective.name][ok].astype(float).map(objective.score)
         return df.loc[scores.idxmax()]
+
+    def pareto_front(self) -> pd.DataFrame:
+        """The successful, safe measurements that no other such measurement beats on every objective."""
+        df = self.measurements
+        safe = df[self._safe_successes(df)]
+        if safe.empty:
+            return safe
+        scores = torch.tensor(
+            np.stack([safe[o.name].astype(float).map(o.score).to_numpy() for o in self.config.objectives], axis=-1)
+        )
+        return safe[is_non_dominated(scores).numpy()]
+
+    def _safe_successes(self, df: pd.DataFrame) -> np.ndarray:
+        ok = (df[self.config.outcomes].notna().all(axis=1) & ~df[FAILED].astype(bool)).to_numpy().copy()
+        for limit in self.config.safety:
+            ok &= np.array([limit.holds(float(v)) for v in df[limit.name]], dtype=bool)
+        return ok
 
     def _next_seed(self) -> int:
         return self.config.seed + self.store.count_batches()
@@ -211,6 +226,19 @@ def _numeric_outcomes(df: pd.DataFrame, source: str) -> pd.DataFrame:
             raise InputError(f"{source}, row {row}, column {name!r}: infinite value. Enter a finite number.")
         out[name] = numbers.astype(float)
     return pd.DataFrame(out, index=df.index)
+
+
+def _failed_flags(col: pd.Series, source: str) -> pd.Series:
+    """Parse the optional `failed` column: empty, 0/1, true/false, yes/no."""
+    words = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
+    text = col.astype(str).str.strip().str.lower().replace({"nan": "", "none": "", "0.0": "0", "1.0": "1"})
+    bad = ~text.isin(list(words))
+    if bad.any():
+        row = col.index[bad.argmax()]
+        raise InputError(
+            f"{source}, row {row}, column {FAILED!r}: {col[row]!r} is not yes/no. Use 1/0, true/false or yes/no."
+        )
+    return text.map(words).astype(bool)
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:

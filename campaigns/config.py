@@ -46,6 +46,7 @@ class CampaignConfig(BaseModel):
     constraints: list[str] = []
     objectives: list[Objective] = Field(min_length=1)
     safety: list[SafetyLimit] = []
+    safety_mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: AcquisitionConfig = AcquisitionConfig()
 
@@ -54,11 +55,15 @@ class CampaignConfig(BaseModel):
         params = [p.name for p in self.parameters]
         if len(set(params)) != len(params):
             raise ValueError(f"parameters must have distinct names. Got {params} instead.")
-        if len(self.objectives) > 1:
-            raise ValueError(
-                f"exactly one objective is supported for now. Got {len(self.objectives)} instead. "
-                "Keep the main objective and turn the others into safety limits."
-            )
+        objectives = [o.name for o in self.objectives]
+        if len(set(objectives)) != len(objectives):
+            raise ValueError(f"objectives must have distinct names. Got {objectives} instead.")
+        if self.safety_mode == "safe_set" and not self.safety:
+            raise ValueError("safety_mode safe_set needs at least one safety limit. Add one or use probabilistic.")
+        noise = {}
+        for goal in [*self.objectives, *self.safety]:
+            if goal.noise_sd is not None and noise.setdefault(goal.name, goal.noise_sd) != goal.noise_sd:
+                raise ValueError(f"outcome {goal.name!r} has two different noise_sd values. Give one.")
         for name in self.outcomes:
             if name in params:
                 raise ValueError(f"outcome {name!r} is also a parameter. Rename one of them.")
@@ -77,6 +82,17 @@ class CampaignConfig(BaseModel):
         """Outcome names, objectives first, each once."""
         names = [o.name for o in self.objectives] + [s.name for s in self.safety]
         return list(dict.fromkeys(names))
+
+    @property
+    def confidence(self) -> float:
+        """The joint confidence every proposal must reach: the strictest of the safety limits'."""
+        return max((s.confidence for s in self.safety), default=0.0)
+
+    @property
+    def noise_sd(self) -> list[float | None]:
+        """Known measurement noise per outcome (in `outcomes` order), None where it is learned."""
+        given = {g.name: g.noise_sd for g in [*self.objectives, *self.safety] if g.noise_sd is not None}
+        return [given.get(name) for name in self.outcomes]
 
     def space(self) -> SearchSpace:
         return SearchSpace(self.parameters, self.constraints)

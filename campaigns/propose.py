@@ -1,4 +1,4 @@
-"""Turns a campaign's measurements into the next batch: fit, acquire, decode, predict."""
+"""Turns a campaign's measurements into the next batch: fit, acquire, choose, decode, predict."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from linear_operator.utils.warnings import NumericalWarning
+from torch import Tensor
 
 from campaigns.config import CampaignConfig
 from design import (
+    FeasibilityWeighted,
     SearchSpace,
+    candidate_pool,
     choose_from_pool,
     make_acquisition,
     optimize_batch,
@@ -19,7 +23,10 @@ from design import (
     space_filling,
     spread_rows,
 )
-from surrogates import SurrogateWarning, fit_outcome_models
+from design.safe_set import safe_set
+from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
+
+FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
 
 
 @dataclass
@@ -31,6 +38,12 @@ class Proposal:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Batch:
+    X: Tensor
+    roles: list[str]
+
+
 def make_proposals(
     config: CampaignConfig,
     measured_df: pd.DataFrame,
@@ -39,56 +52,140 @@ def make_proposals(
     candidates_df: pd.DataFrame | None = None,
     seed: int = 0,
 ) -> Proposal:
-    """Propose `n` designs from the measurements so far.
+    """Propose `n` distinct designs from the measurements so far.
 
-    With at least `d + 1` measurements of every outcome, one GP per outcome is fitted and
-    qLogNEI (safety limits as outcome constraints, open proposals as pending points) chooses the
-    batch, over the whole space or over the rows of `candidates_df`. With fewer, or if the model
-    cannot be fitted, a space-filling design is returned instead, and `notes` says why.
+    With at least `d + 1` measurements of every outcome, one GP per outcome is fitted and the
+    acquisition function (qLogNEI, or qLogNEHVI for several objectives; safety limits as outcome
+    constraints; open proposals pending; weighted by P(success) when runs have failed) chooses
+    the batch over the space or over `candidates_df`. With safety limits, every design must reach
+    P(all limits hold) >= the config's confidence (`probabilistic` mode), or come from the safe
+    set (`safe_set` mode, see `design.safe_set`); when none does, the designs closest to safe are
+    proposed, flagged in `meets_confidence` and in a note. With too few data, or if the model
+    cannot be fitted, a space-filling design is returned instead, and a note says why.
     """
     space = config.space()
-    outcomes = config.outcomes
     X = space.encode(measured_df)
-    Y = torch.tensor(measured_df[outcomes].to_numpy(dtype=float), dtype=torch.double).reshape(-1, len(outcomes))
+    failed = _failed(measured_df, config)
+    Y = torch.tensor(measured_df[config.outcomes].to_numpy(dtype=float), dtype=torch.double)
+    Y = Y.reshape(-1, len(config.outcomes))
+    Y[torch.tensor(failed)] = float("nan")
     X_pending = space.encode(pending_df) if len(pending_df) else None
     X_pool = space.encode(candidates_df) if candidates_df is not None else None
     notes: list[str] = []
 
-    model = _fit(space, X, Y, outcomes, notes)
-    X_new, method = None, "space-filling"
+    model = _fit(config, space, X, Y, notes)
+    feasibility = _fit_feasibility(X, failed, notes) if model is not None else None
+    batch, method = None, "space-filling"
     if model is not None:
         try:
-            X_new = _acquire(config, space, model, X, X_pending, X_pool, n, seed)
-            method = "qLogNEI"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NumericalWarning)  # routine 1e-8 jitter notices
+                batch = _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed, notes)
+            method = "qLogNEHVI" if len(config.objectives) > 1 else "qLogNEI"
+            if config.safety_mode == "safe_set" and config.safety:
+                method += " + safe set"
         except Exception as err:  # noqa: BLE001 - any numerical failure falls back, said in a note
             notes.append(f"acquisition failed ({type(err).__name__}: {err}); used a space-filling design.")
-    if X_new is None:
+    if batch is None:
         X_existing = X if X_pending is None else torch.cat([X, X_pending])
         X_new = _spread(space, n, X_existing, X_pool, seed)
-    table = space.decode(X_new)
+        batch = _Batch(X_new, ["space-filling"] * X_new.shape[0])
+    table = space.decode(batch.X)
     if candidates_df is not None:
-        table.index = candidates_df.index[_rows_of(X_pool, X_new)]
-    ok = space.feasible(table)
-    if not ok.all():
-        notes.append(f"dropped {int((~ok).sum())} design(s) that broke a constraint after rounding.")
-        table, X_new = table[ok], X_new[torch.as_tensor(ok)]
-    return Proposal(_with_predictions(config, table, model, X_new), method, notes)
+        table.index = candidates_df.index[_rows_of(X_pool, batch.X)]
+    table = _with_predictions(config, table, model, feasibility, batch)
+    return Proposal(table, method, notes)
 
 
-def _fit(space: SearchSpace, X: torch.Tensor, Y: torch.Tensor, outcomes: list[str], notes: list[str]):
+def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed, notes) -> _Batch:
+    settings = config.acquisition
+    complete = ~torch.isnan(Y).any(dim=-1)
+    acqf = make_acquisition(
+        model, X[complete], config.objectives, config.safety, config.outcomes, X_pending, seed, settings.mc_samples
+    )
+    if feasibility is not None:
+        acqf = FeasibilityWeighted(acqf, feasibility.probability)
+    X_safe = X[torch.as_tensor(_measured_safe(config, Y))]
+    pool = X_pool if X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
+    confident = _confident(config, model, pool)
+
+    if config.safety and config.safety_mode == "safe_set":
+        batch = _safe_set_batch(config, space, model, acqf, pool, X_safe, n)
+    elif X_pool is not None:
+        eligible = pool[confident]
+        batch = _Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
+    else:
+        X_new = optimize_batch(acqf, space, n, seed, settings.num_restarts, settings.raw_samples)
+        keep = _confident(config, model, X_new) & _first_of_duplicates(X_new)
+        if not keep.all():
+            notes.append(
+                f"{int((~keep).sum())} optimized design(s) fell below P(safe) >= {config.confidence:g} or "
+                "repeated another; replaced by the best confident candidates."
+            )
+        batch = _Batch(X_new[keep], ["optimize"] * int(keep.sum()))
+        batch = _top_up(acqf, batch, pool[confident], n, "optimize")
+    if len(batch.roles) < n and config.safety:
+        batch = _closest_to_safe(config, model, pool, batch, n, notes)
+    if len(batch.roles) < n:
+        notes.append(f"only {len(batch.roles)} distinct design(s) could be proposed.")
+    return batch
+
+
+def _safe_set_batch(config, space: SearchSpace, model, acqf, pool: Tensor, X_safe: Tensor, n: int) -> _Batch:
+    """Half the batch (rounded down) to the strongest expanders, the rest by acquisition among maximizers."""
+    objective = config.objectives[0] if len(config.objectives) == 1 else None
+    sets = safe_set(model, pool, objective, config.safety, config.outcomes, config.confidence, X_safe, space.cat_dims)
+    order = torch.argsort(sets.expansion, descending=True).tolist()
+    expanders = [i for i in order if sets.expansion[i] > 0][: n // 2]
+    batch = _Batch(pool[expanders], ["expand"] * len(expanders))
+    taken = torch.zeros(pool.shape[0], dtype=torch.bool)
+    taken[expanders] = True
+    batch = _top_up(acqf, batch, pool[sets.maximizers & ~taken], n, "maximize")
+    return _top_up(acqf, batch, pool[sets.safe & ~taken], n, "maximize")
+
+
+def _top_up(acqf, batch: _Batch, eligible: Tensor, n: int, role: str) -> _Batch:
+    """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`."""
+    need = n - len(batch.roles)
+    if need <= 0 or eligible.shape[0] == 0:
+        return batch
+    fresh = eligible[~_matches_any(eligible, batch.X)]
+    base = acqf.X_pending
+    acqf.set_X_pending(batch.X if base is None else torch.cat([base, batch.X]))
+    try:
+        picks = choose_from_pool(acqf, fresh, need)
+    finally:
+        acqf.set_X_pending(base)
+    return _Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + [role] * len(picks))
+
+
+def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: list[str]) -> _Batch:
+    fresh = pool[~_matches_any(pool, batch.X)]
+    p = probability_safe(model, fresh, config.safety, config.outcomes)
+    top = torch.argsort(p, descending=True)[: 4 * n]
+    picks = top[spread_rows(fresh[top], n - len(batch.roles), batch.X, {})]
+    notes.append(
+        f"no design reaches P(safe) >= {config.confidence:g} yet; {len(picks)} design(s) with the highest "
+        f"P(safe) (best {float(p[top[0]]):.2f}) near the measured ones are proposed. They are NOT known to be "
+        "safe: see `meets_confidence` and `p_safe`."
+    )
+    return _Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + ["closest-to-safe"] * len(picks))
+
+
+def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str]):
     counts = (~torch.isnan(Y)).sum(dim=0)
     fewest = int(counts.min()) if len(counts) else 0
     if fewest < space.d + 1:
-        name = outcomes[int(counts.argmin())]
+        name = config.outcomes[int(counts.argmin())]
         notes.append(
-            f"{fewest} measurement(s) of {name!r}; a model needs at least {space.d + 1} "
+            f"{fewest} successful measurement(s) of {name!r}; a model needs at least {space.d + 1} "
             "(parameters + 1), so this batch is a space-filling design."
         )
         return None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SurrogateWarning)
-            model = fit_outcome_models(X, Y, list(space.cat_dims))
+            model = fit_outcome_models(X, Y, list(space.cat_dims), config.noise_sd)
         notes.extend(str(w.message) for w in caught if issubclass(w.category, SurrogateWarning))
         return model
     except Exception as err:  # noqa: BLE001
@@ -96,30 +193,60 @@ def _fit(space: SearchSpace, X: torch.Tensor, Y: torch.Tensor, outcomes: list[st
         return None
 
 
-def _acquire(config, space, model, X, X_pending, X_pool, n, seed) -> torch.Tensor:
-    settings = config.acquisition
-    acqf = make_acquisition(
-        model, X, config.objectives[0], config.safety, config.outcomes, X_pending, seed, settings.mc_samples
-    )
-    if X_pool is not None:
-        return X_pool[choose_from_pool(acqf, X_pool, n)]
-    return optimize_batch(acqf, space, n, seed, settings.num_restarts, settings.raw_samples)
+def _fit_feasibility(X: Tensor, failed: np.ndarray, notes: list[str]) -> FeasibilityModel | None:
+    if not failed.any() or failed.all():
+        return None
+    try:
+        return FeasibilityModel().fit(X, torch.as_tensor(~failed))
+    except Exception as err:  # noqa: BLE001
+        notes.append(f"the failure classifier could not be fitted ({type(err).__name__}); failures are ignored.")
+        return None
 
 
-def _spread(space, n, X_existing, X_pool, seed) -> torch.Tensor:
+def _failed(measured_df: pd.DataFrame, config: CampaignConfig) -> np.ndarray:
+    """A run failed if it says so in the optional `failed` column or left any outcome empty."""
+    flagged = measured_df[FAILED].fillna(False).astype(bool) if FAILED in measured_df else False
+    return (measured_df[config.outcomes].isna().any(axis=1) | flagged).to_numpy(dtype=bool)
+
+
+def _measured_safe(config: CampaignConfig, Y: Tensor) -> np.ndarray:
+    ok = ~torch.isnan(Y).any(dim=-1).numpy()
+    for limit in config.safety:
+        ok &= np.array([limit.holds(float(v)) for v in Y[:, config.outcomes.index(limit.name)]], dtype=bool)
+    return ok
+
+
+def _confident(config: CampaignConfig, model, X: Tensor) -> Tensor:
+    if not config.safety or X.shape[0] == 0:
+        return torch.ones(X.shape[0], dtype=torch.bool)
+    return probability_safe(model, X, config.safety, config.outcomes) >= config.confidence
+
+
+def _matches_any(A: Tensor, B: Tensor) -> Tensor:
+    if B.shape[0] == 0:
+        return torch.zeros(A.shape[0], dtype=torch.bool)
+    return (torch.cdist(A, B) < 1e-9).any(dim=1)
+
+
+def _first_of_duplicates(X: Tensor) -> Tensor:
+    close = torch.cdist(X, X) < 1e-9
+    return ~torch.tril(close, diagonal=-1).any(dim=1)
+
+
+def _spread(space, n, X_existing, X_pool, seed) -> Tensor:
     if X_pool is None:
         return space_filling(space, n, X_existing, seed)
     return X_pool[spread_rows(X_pool, n, X_existing, space.cat_dims)]
 
 
-def _rows_of(X_pool: torch.Tensor, X_new: torch.Tensor) -> list[int]:
+def _rows_of(X_pool: Tensor, X_new: Tensor) -> list[int]:
     return [int((X_pool == x).all(dim=-1).nonzero()[0]) for x in X_new]
 
 
-def _with_predictions(config: CampaignConfig, table: pd.DataFrame, model, X_new: torch.Tensor) -> pd.DataFrame:
-    """Append `<outcome>_mean`, `<outcome>_sd` (of a new measurement) and `p_safe`."""
+def _with_predictions(config: CampaignConfig, table: pd.DataFrame, model, feasibility, batch: _Batch) -> pd.DataFrame:
+    """Append `<outcome>_mean`, `<outcome>_sd` (of a new measurement), `p_safe` and friends."""
     table = table.copy()
-    m = len(config.outcomes)
+    m, X_new = len(config.outcomes), batch.X
     if model is None or len(table) == 0:
         mean = sd = np.full((len(table), m), np.nan)
         p_safe = np.full(len(table), np.nan)
@@ -134,4 +261,10 @@ def _with_predictions(config: CampaignConfig, table: pd.DataFrame, model, X_new:
         table[f"{name}_sd"] = sd[:, j]
     if config.safety:
         table["p_safe"] = p_safe
+        table["meets_confidence"] = p_safe >= config.confidence
+    if feasibility is not None:
+        with torch.no_grad():
+            table["p_feasible"] = feasibility.probability(X_new).numpy()
+    if config.safety or feasibility is not None:
+        table["role"] = batch.roles
     return table

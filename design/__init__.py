@@ -1,6 +1,8 @@
 """Search spaces and constraints, and the designers that propose what to make or measure next."""
 
 from design.bo import (
+    FeasibilityWeighted,
+    candidate_pool,
     choose_from_pool,
     make_acquisition,
     optimize_batch,
@@ -16,6 +18,8 @@ from design.validation import validate_designs
 
 __all__ = [
     "CategoricalParameter",
+    "FeasibilityWeighted",
+    "candidate_pool",
     "ContinuousParameter",
     "InputError",
     "IntegerParameter",

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from botorch.acquisition import qLogNoisyExpectedImprovement
+from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.optim import optimize_acqf, optimize_acqf_mixed_alternating
 from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.hypervolume import infer_reference_point
+from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from design.goals import Objective, SafetyLimit
@@ -61,32 +65,80 @@ def probability_safe(model: Surrogate, X: Tensor, safety: list[SafetyLimit], out
 def make_acquisition(
     model: Surrogate,
     X_baseline: Tensor,
-    objective: Objective,
+    objectives: Objective | list[Objective],
     safety: list[SafetyLimit],
     outcomes: list[str],
     X_pending: Tensor | None = None,
     seed: int = 0,
     mc_samples: int = 128,
-) -> qLogNoisyExpectedImprovement:
-    """qLogNEI of `objective`, with every safety limit as an outcome constraint.
+) -> AcquisitionFunction:
+    """qLogNEI of one objective, or qLogNEHVI of several, with every safety limit as an outcome constraint.
 
     The constraints enter as smoothed feasibility indicators on the posterior samples, so a
-    candidate's improvement is weighted by its probability of being safe.
+    candidate's improvement is weighted by its probability of being safe. With several
+    objectives the hypervolume is measured from each objective's `reference` value, or from a
+    reference point inferred from the current Pareto front (botorch's `infer_reference_point`).
     """
-    return qLogNoisyExpectedImprovement(
-        model=model,  # type: ignore[arg-type]
+    objectives = [objectives] if isinstance(objectives, Objective) else objectives
+    common = dict(
+        model=model,
         X_baseline=X_baseline,
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
-        objective=GenericMCObjective(lambda Z, X=None: objective_function(objective, outcomes)(Z)),
         constraints=constraint_functions(safety, outcomes) or None,
         X_pending=X_pending,
         prune_baseline=True,
         cache_root=False,
     )
+    if len(objectives) == 1:
+        score = objective_function(objectives[0], outcomes)
+        return qLogNoisyExpectedImprovement(objective=GenericMCObjective(lambda Z, X=None: score(Z)), **common)
+    scores = [objective_function(o, outcomes) for o in objectives]
+    multi = GenericMCMultiOutputObjective(lambda Z, X=None: torch.stack([f(Z) for f in scores], dim=-1))
+    return qLogNoisyExpectedHypervolumeImprovement(
+        ref_point=reference_point(model, X_baseline, objectives, outcomes).tolist(), objective=multi, **common
+    )
+
+
+def reference_point(model: Surrogate, X: Tensor, objectives: list[Objective], outcomes: list[str]) -> Tensor:
+    """The hypervolume reference in score units (higher is better), one entry per objective."""
+    with torch.no_grad():
+        mean = model.posterior(X).mean
+    scores = torch.stack([objective_function(o, outcomes)(mean) for o in objectives], dim=-1)
+    inferred = infer_reference_point(scores[is_non_dominated(scores)])
+    given = [None if o.reference is None else o.score(o.reference) for o in objectives]
+    return torch.tensor([g if g is not None else float(r) for g, r in zip(given, inferred, strict=True)])
+
+
+class FeasibilityWeighted(AcquisitionFunction):
+    """A log-acquisition plus `log P(success)` of each design: failures that look likely cost value.
+
+    Args:
+        acqf: A log-scale acquisition function (qLogNEI, qLogNEHVI).
+        p_success: Maps a `batch x q x d` tensor to `batch x q` probabilities of success.
+    """
+
+    def __init__(self, acqf: AcquisitionFunction, p_success: Callable[[Tensor], Tensor]):
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.p_success = p_success
+
+    @property
+    def X_pending(self) -> Tensor | None:  # type: ignore[override]
+        return self.acqf.X_pending
+
+    @X_pending.setter
+    def X_pending(self, value: Tensor | None) -> None:
+        pass  # the wrapped function owns the pending points
+
+    def set_X_pending(self, X_pending: Tensor | None = None) -> None:
+        self.acqf.set_X_pending(X_pending)
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.acqf(X) + self.p_success(X).clamp_min(1e-12).log().sum(dim=-1)
 
 
 def optimize_batch(
-    acqf: qLogNoisyExpectedImprovement,
+    acqf: AcquisitionFunction,
     space: SearchSpace,
     n: int,
     seed: int = 0,
@@ -125,7 +177,7 @@ def optimize_batch(
     return X.detach()
 
 
-def choose_from_pool(acqf: qLogNoisyExpectedImprovement, X_pool: Tensor, n: int) -> list[int]:
+def choose_from_pool(acqf: AcquisitionFunction, X_pool: Tensor, n: int) -> list[int]:
     """Greedy sequential choice of `n` rows of `X_pool`; each pick becomes pending for the next."""
     chosen: list[int] = []
     base_pending = acqf.X_pending
@@ -173,3 +225,24 @@ def _design_distance(A: Tensor, B: Tensor, cat_dims: dict[int, list[float]]) -> 
     for i in cat_dims:
         squared = squared + (A[:, i, None] != B[None, :, i]).to(A.dtype)
     return squared.sqrt()
+
+
+def candidate_pool(
+    space: SearchSpace, X_near: Tensor, n_global: int = 1024, n_local: int = 512, seed: int = 0
+) -> Tensor:
+    """Feasible candidates: scrambled Sobol over the space plus perturbations of `X_near`.
+
+    The local part (Gaussian steps of 0.05 in encoded units, categories kept) lets a safe set
+    grow in small steps around what was measured. With equality constraints only the global
+    part is used (a perturbation would leave the constraint surface).
+    """
+    X = space.sample(n_global, seed=seed)
+    if X_near.shape[0] and not space.botorch_constraints()[1]:
+        generator = torch.Generator().manual_seed(seed)
+        base = X_near[torch.randint(X_near.shape[0], (n_local,), generator=generator)]
+        step = 0.05 * torch.randn(base.shape, generator=generator, dtype=base.dtype)
+        step[:, list(space.cat_dims)] = 0.0
+        local = space.snap((base + step).clamp(0.0, 1.0))
+        local = local[torch.as_tensor(space.feasible(space.decode(local)))]
+        X = torch.cat([X, local])
+    return X

@@ -15,6 +15,8 @@ class Objective(BaseModel):
     name: str = Field(min_length=1)
     goal: Literal["maximize", "minimize", "target"] = "maximize"
     target: float | None = None
+    reference: float | None = None  # with several objectives: the worst value still worth having
+    noise_sd: float | None = Field(None, gt=0)  # known measurement noise; learned from data if None
 
     @model_validator(mode="after")
     def _check_target(self) -> Objective:
@@ -43,6 +45,7 @@ class SafetyLimit(BaseModel):
     lower: float | None = None
     upper: float | None = None
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    noise_sd: float | None = Field(None, gt=0)  # known measurement noise; learned from data if None
 
     @model_validator(mode="after")
     def _check_limits(self) -> SafetyLimit:

@@ -138,13 +138,13 @@ class SearchSpace:
             X = self._polytope_sample(max(n, 64), seed)
         else:
             engine = torch.quasirandom.SobolEngine(self.d, scramble=True, seed=seed)
-            X = self._snap(engine.draw(max(256, 16 * n), dtype=torch.double))
+            X = self._from_unit_cube(engine.draw(max(256, 16 * n), dtype=torch.double))
             if self.feasible(self.decode(X)).sum() < n:
                 X = torch.cat([X, self._polytope_sample(max(n, 64), seed)])
         X = X[torch.as_tensor(self.feasible(self.decode(X)))]
         return X[:n]
 
-    def _snap(self, S: Tensor) -> Tensor:
+    def _from_unit_cube(self, S: Tensor) -> Tensor:
         """Map unit-cube samples onto categorical indices and integer levels."""
         X = S.clone()
         for i, values in self.cat_dims.items():
@@ -159,9 +159,10 @@ class SearchSpace:
 
         inequalities, equalities = self.botorch_constraints()
         X = get_polytope_samples(n, self.bounds, inequalities or None, equalities or None, seed=seed, n_burnin=500)
-        return self._snap_polytope(X)
+        return self.snap(X)
 
-    def _snap_polytope(self, X: Tensor) -> Tensor:
+    def snap(self, X: Tensor) -> Tensor:
+        """Round encoded categorical codes and integer levels to their nearest valid value."""
         X = X.clone()
         for i in self.cat_dims:
             X[:, i] = torch.round(X[:, i])

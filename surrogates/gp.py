@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from contextlib import nullcontext
 from functools import partial
 
@@ -26,6 +27,11 @@ _FIT_OPTIONS = {"options": {"maxiter": 200}}
 
 
 _matern52 = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
+
+
+def matern52_kernel(d: int):
+    """Matern-5/2 with ARD over `d` inputs and botorch's dimension-scaled lengthscale prior."""
+    return _matern52(ard_num_dims=d)
 
 
 def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor | None = None) -> SingleTaskGP:
@@ -65,7 +71,7 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
             X,
             Y,
             train_Yvar=Yvar,
-            covar_module=_matern52(ard_num_dims=X.shape[-1]),
+            covar_module=matern52_kernel(X.shape[-1]),
             outcome_transform=Standardize(m=1),
         )
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -94,12 +100,17 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
     return model.eval()
 
 
-def fit_outcome_models(X: Tensor, Y: Tensor, cat_dims: list[int] | None = None) -> ModelListGP:
+def fit_outcome_models(
+    X: Tensor, Y: Tensor, cat_dims: list[int] | None = None, noise_sd: Sequence[float | None] | None = None
+) -> ModelListGP:
     """Fit one GP per column of `Y`, each on the rows where that outcome was measured.
 
     Args:
         X: A `n x d` tensor of encoded designs.
         Y: A `n x m` tensor of outcomes; NaN marks a missing (failed) measurement.
+        cat_dims: Columns of `X` that hold categorical codes.
+        noise_sd: Known measurement noise per outcome (None: learned from the data, which
+            replicate measurements inform).
 
     Returns:
         A `ModelListGP` with `m` outputs, in the column order of `Y`.
@@ -107,5 +118,7 @@ def fit_outcome_models(X: Tensor, Y: Tensor, cat_dims: list[int] | None = None) 
     models = []
     for j in range(Y.shape[-1]):
         seen = ~torch.isnan(Y[:, j])
-        models.append(fit_gp(X[seen], Y[seen, j], cat_dims))
+        sd = None if noise_sd is None else noise_sd[j]
+        yvar = None if sd is None else torch.full((int(seen.sum()),), sd**2, dtype=X.dtype)
+        models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar))
     return ModelListGP(*models)
