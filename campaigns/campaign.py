@@ -158,6 +158,9 @@ class Campaign:
         columns = self.config.parameter_names + self.config.outcomes + [FAILED]
         if df.empty:
             return pd.DataFrame(columns=columns + ["id", "added_at", "source"])
+        if FAILED not in df:  # campaigns recorded before the `failed` column existed
+            df[FAILED] = False
+        df[FAILED] = df[FAILED].fillna(False).astype(bool)
         return df[columns + ["id", "added_at", "source"]].reset_index(drop=True)
 
     @property

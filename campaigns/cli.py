@@ -134,13 +134,37 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
         f"{len(open_df)} open proposal(s)."
     )
     best = camp.best()
+    shown = camp.config.parameter_names + camp.config.outcomes
     if best is None:
         out.print("No safe measurement yet.")
+    elif len(camp.config.objectives) > 1:
+        out.print(_table(camp.pareto_front()[shown], "Measured Pareto front (safe, successful)"))
     else:
-        shown = best[camp.config.parameter_names + camp.config.outcomes]
-        out.print(_table(shown.to_frame().T, "Best safe result so far"))
+        out.print(_table(best[shown].to_frame().T, "Best safe result so far"))
     if len(open_df):
         out.print(_table(open_df, "Open proposals"))
+
+
+@app.command()
+def report(
+    directory: Path = typer.Argument(..., help="Campaign directory."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Report folder (default: DIR/report)."),
+) -> None:
+    """Write plots (progress, Pareto front) and an HTML page to open in a browser.
+
+    Example: valley report runs/np
+    """
+    from campaigns import Campaign
+    from campaigns.report import write_report
+
+    try:
+        camp = Campaign.open(directory)
+    except _user_errors() as e:
+        _fail(e)
+    if camp.measurements.empty:
+        _fail(ValueError(f"{directory}: no measurements yet. Add some with `valley add` first."))
+    page = write_report(camp, output or directory / "report")
+    out.print(f"Wrote {page}.")
 
 
 @app.command()
