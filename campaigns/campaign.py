@@ -110,7 +110,9 @@ class Campaign:
         ]
         skipped = self.store.add_measurements(rows, [_fingerprint(r) for r in rows], source)
         labels = list(df.index)
-        failed = int((outcomes_df.isna().any(axis=1) | flags).sum())
+        inserted = np.ones(len(rows), dtype=bool)
+        inserted[skipped] = False
+        failed = int((outcomes_df.isna().any(axis=1) | flags).to_numpy()[inserted].sum())
         duplicates = [f"{source}, row {labels[i]}: already recorded, skipped." for i in skipped]
         return ImportReport(len(rows) - len(skipped), duplicates, failed, warnings)
 
@@ -135,12 +137,16 @@ class Campaign:
         if candidates is not None:
             pool, _ = validate_designs(self.config.space(), candidates, "candidates")
             feasible = self.config.space().feasible(pool)
-            pool = pool[feasible]
+            pool = pool[feasible & ~pool.duplicated().to_numpy()]  # a design listed twice is one choice
             if pool.empty:
                 raise InputError("candidates: no row satisfies the campaign's constraints. Check the pool.")
         measured = self.measurements
-        with _torch_threads(1):  # small GP problems run several times faster on one thread
-            proposal = make_proposals(self.config, measured, self.open_proposals, n, pool, self._next_seed())
+        seed = self._next_seed()
+        # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
+        # seed it for this call only, so the same seed and data give the same proposals.
+        with _torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
+            torch.manual_seed(seed)
+            proposal = make_proposals(self.config, measured, self.open_proposals, n, pool, seed)
         if candidates is not None and not feasible.all():
             proposal.notes.insert(0, f"candidates: skipped {int((~feasible).sum())} row(s) that break a constraint.")
         table = proposal.table
@@ -161,6 +167,8 @@ class Campaign:
         if FAILED not in df:  # campaigns recorded before the `failed` column existed
             df[FAILED] = False
         df[FAILED] = df[FAILED].fillna(False).astype(bool)
+        for name in self.config.outcomes:  # a never-measured outcome comes back as None
+            df[name] = pd.to_numeric(df[name]).astype(float)
         return df[columns + ["id", "added_at", "source"]].reset_index(drop=True)
 
     @property

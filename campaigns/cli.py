@@ -110,6 +110,8 @@ def propose(
         err.print(f"[yellow]note:[/] {note}", highlight=False)
     out.print(_table(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
     if output is not None:
+        if candidates is not None:  # keep which line of the pool file each proposal is
+            proposals = proposals.rename_axis("candidate_row").reset_index()
         proposals.to_csv(output, index=False)
         out.print(f"Wrote {output}.")
 

@@ -10,6 +10,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from design import InputError, Objective, Parameter, SafetyLimit, SearchSpace
 
+# Columns Valley adds to the tables it returns; parameters and outcomes may not use these names.
+RESERVED_NAMES = frozenset(
+    {
+        "id",
+        "added_at",
+        "source",
+        "failed",
+        "status",
+        "record",
+        "batch_id",
+        "created_at",
+        "method",
+        "p_safe",
+        "p_feasible",
+        "meets_confidence",
+        "role",
+        "candidate_row",
+    }
+)
+
 
 class SurrogateConfig(BaseModel):
     """Which surrogate models the outcomes."""
@@ -67,10 +87,17 @@ class CampaignConfig(BaseModel):
         for name in self.outcomes:
             if name in params:
                 raise ValueError(f"outcome {name!r} is also a parameter. Rename one of them.")
-        try:
-            self.space()
-        except (InputError, ValueError) as err:
-            raise ValueError(str(err)) from None
+        for name in params + self.outcomes:
+            if name in RESERVED_NAMES or name.endswith(("_mean", "_sd")):
+                raise ValueError(
+                    f"{name!r} is a name Valley uses for its own columns ({', '.join(sorted(RESERVED_NAMES))}, "
+                    "*_mean, *_sd). Rename it."
+                )
+        for i, constraint in enumerate(self.constraints):
+            try:
+                SearchSpace(self.parameters, [constraint])
+            except (InputError, ValueError) as err:
+                raise ValueError(f"constraints[{i}]: {err}") from None
         return self
 
     @property
@@ -147,6 +174,8 @@ def _describe(error: Any) -> str:
         return f"{loc} is missing. Add it."
     if kind == "extra_forbidden":
         return f"{loc} is not a known field. Check the spelling; see the README for the fields."
+    if kind == "union_tag_not_found":
+        return f"{loc}.type is missing. Add type: continuous, integer or categorical."
     if kind == "union_tag_invalid":
         return (
             f"{loc}.type must be one of continuous, integer, categorical. Got {error['input'].get('type')!r} instead."

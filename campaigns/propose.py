@@ -90,9 +90,10 @@ def make_proposals(
         X_existing = X if X_pending is None else torch.cat([X, X_pending])
         X_new = _spread(space, n, X_existing, X_pool, seed)
         batch = _Batch(X_new, ["space-filling"] * X_new.shape[0])
-    table = space.decode(batch.X)
-    if candidates_df is not None:
-        table.index = candidates_df.index[_rows_of(X_pool, batch.X)]
+    if candidates_df is None:
+        table = space.decode(batch.X)
+    else:  # the pool's own rows, values exactly as given
+        table = candidates_df.iloc[_rows_of(X_pool, batch.X)][config.parameter_names].copy()
     table = _with_predictions(config, table, model, feasibility, batch)
     return Proposal(table, method, notes)
 

@@ -75,9 +75,7 @@ class Store:
         finally:
             conn.close()
 
-    def add_measurements(
-        self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], source: str
-    ) -> list[int]:
+    def add_measurements(self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], source: str) -> list[int]:
         """Insert the rows whose fingerprint is not recorded yet; return the positions skipped."""
         now = _now()
         skipped = []
@@ -96,9 +94,7 @@ class Store:
             _log(conn, now, "add", detail)
         return skipped
 
-    def add_batch(
-        self, method: str, notes: list[str], rows: Sequence[dict[str, Any]]
-    ) -> int:
+    def add_batch(self, method: str, notes: list[str], rows: Sequence[dict[str, Any]]) -> int:
         """Record a batch of proposals; return its id."""
         now = _now()
         with self._transaction() as conn:
