@@ -14,8 +14,12 @@ their linear scale, and no safety model beyond qLogNEI's outcome constraints.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,6 +43,16 @@ BotorchConstraint = tuple[Tensor, Tensor, float]
 def run_random(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
     """Uniform random designs (`data.sample_designs`), in the same rounds as a campaign.
 
+    Args:
+        system: A bundled system (`data.get_system`).
+        rounds: Batches after the initial design.
+        batch: Designs per batch.
+        n_initial: Size of the initial design.
+        seed: Seeds every random choice of the run (and, for the others, the measurement noise).
+
+    Returns:
+        The run's trace: `round`, `seconds` (per design) and one column per parameter.
+
     Example:
         >>> trace_df = run_random(get_system("gardner"), rounds=2, batch=3, n_initial=3, seed=0)
     """
@@ -54,6 +68,8 @@ def run_random(system: System, rounds: int, batch: int, n_initial: int, seed: in
 
 def run_botorch(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
     """Plain BoTorch: Sobol start, one `SingleTaskGP` per outcome, constrained qLogNEI batches.
+
+    Arguments and trace as for `run_random`.
 
     Example:
         >>> trace_df = run_botorch(get_system("gardner"), rounds=2, batch=3, n_initial=3, seed=0)
@@ -85,7 +101,12 @@ def run_botorch(system: System, rounds: int, batch: int, n_initial: int, seed: i
 
 
 def run_ax(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
-    """Ax's `Client` with its default ("fast") generation strategy and `n_initial` Sobol trials.
+    """Ax's `Client` with its default ("fast") generation strategy and `n_initial` starting trials.
+
+    Ax starts with the center of the box and Sobol points, then switches to its BoTorch model.
+    It may hand out fewer trials than asked for (it does so when it switches), so each batch is
+    topped up with further calls until it has its full size, pending trials being known to Ax.
+    Arguments and trace as for `run_random`.
 
     Raises:
         ImportError: If Ax is not installed (`pip install 'valley[bench]'`).
@@ -95,30 +116,18 @@ def run_ax(system: System, rounds: int, batch: int, n_initial: int, seed: int) -
     """
     from ax import Client
 
-    config = system.config
-    names = [p["name"] for p in config["parameters"]]
-    client = Client(random_seed=seed)
-    client.configure_experiment(
-        parameters=[_ax_parameter(p) for p in config["parameters"]],
-        parameter_constraints=config.get("constraints") or None,
-    )
-    client.configure_optimization(
-        objective=system.objective if system.maximize else f"-{system.objective}",
-        outcome_constraints=_ax_outcome_constraints(config["safety"]) or None,
-    )
-    client.configure_generation_strategy(initialization_budget=n_initial, initialization_random_seed=seed)
-    rng = np.random.default_rng(seed)
-    traces = []
-    for r in range(rounds + 1):
-        start = time.perf_counter()
-        trials = client.get_next_trials(max_trials=n_initial if r == 0 else batch)
-        seconds = time.perf_counter() - start
-        designs_df = pd.DataFrame([dict(trials[i]) for i in trials])[names]
-        measured_df = system.simulate(designs_df, rng)
-        for index, (_, row) in zip(trials, measured_df.iterrows(), strict=True):
-            client.complete_trial(index, raw_data={name: float(v) for name, v in row.items()})
-        traces.append(_trace(designs_df, r, seconds))
-    return pd.concat(traces, ignore_index=True)
+    with _quiet_ax():
+        client = Client(random_seed=seed)
+        client.configure_experiment(
+            parameters=[_ax_parameter(p) for p in system.config["parameters"]],
+            parameter_constraints=system.config.get("constraints") or None,
+        )
+        client.configure_optimization(
+            objective=system.objective if system.maximize else f"-{system.objective}",
+            outcome_constraints=_ax_outcome_constraints(system.config["safety"]) or None,
+        )
+        client.configure_generation_strategy(initialization_budget=n_initial, initialization_random_seed=seed)
+        return _ax_campaign(client, system, rounds, batch, n_initial, seed)
 
 
 def _trace(designs_df: pd.DataFrame, round_: int, seconds: float) -> pd.DataFrame:
@@ -183,17 +192,17 @@ def _next_batch(
     )
     fit_gpytorch_mll(SumMarginalLogLikelihood(model.likelihood, model))
     sign = 1.0 if system.maximize else -1.0
-    constraints = []
-    for j, limit in enumerate(system.config["safety"], start=1):
+    constraints: list[Callable[[Tensor], Tensor]] = []
+    for j, limit in enumerate(system.config["safety"], start=1):  # column 0 is the objective
         if "upper" in limit:
-            constraints.append(lambda Z, j=j, upper=limit["upper"]: Z[..., j] - upper)
+            constraints.append(partial(_above, j=j, limit=limit["upper"]))
         if "lower" in limit:
-            constraints.append(lambda Z, j=j, lower=limit["lower"]: lower - Z[..., j])
+            constraints.append(partial(_below, j=j, limit=limit["lower"]))
     acqf = qLogNoisyExpectedImprovement(
         model=model,
         X_baseline=X,
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
-        objective=GenericMCObjective(lambda Z, X=None: sign * Z[..., 0]),
+        objective=GenericMCObjective(partial(_signed_objective, sign=sign)),
         constraints=constraints or None,
         prune_baseline=True,
     )
@@ -201,6 +210,20 @@ def _next_batch(
         acqf, bounds, q=q, num_restarts=4, raw_samples=128, inequality_constraints=inequalities or None
     )
     return candidates.detach()
+
+
+def _signed_objective(Z: Tensor, X: Tensor | None = None, sign: float = 1.0) -> Tensor:
+    """The objective (column 0) as botorch maximizes it: negated when it is minimized."""
+    return sign * Z[..., 0]
+
+
+def _above(Z: Tensor, j: int, limit: float) -> Tensor:
+    """botorch's outcome-constraint convention: `<= 0` where `Z[..., j] <= limit` holds."""
+    return Z[..., j] - limit
+
+
+def _below(Z: Tensor, j: int, limit: float) -> Tensor:
+    return limit - Z[..., j]
 
 
 def _round_discrete(X: Tensor, params: list[dict[str, Any]]) -> Tensor:
@@ -228,6 +251,46 @@ def _designs(X: Tensor, params: list[dict[str, Any]]) -> pd.DataFrame:
 # -- Ax ---------------------------------------------------------------------------------------
 
 
+def _ax_campaign(client, system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
+    names = [p["name"] for p in system.config["parameters"]]
+    rng = np.random.default_rng(seed)
+    traces = []
+    for r in range(rounds + 1):
+        start = time.perf_counter()
+        trials = _ax_batch(client, n_initial if r == 0 else batch)
+        seconds = time.perf_counter() - start
+        designs_df = pd.DataFrame([dict(trials[i]) for i in trials])[names]
+        measured_df = system.simulate(designs_df, rng)
+        for index, (_, row) in zip(trials, measured_df.iterrows(), strict=True):
+            client.complete_trial(index, raw_data={name: float(v) for name, v in row.items()})
+        traces.append(_trace(designs_df, r, seconds))
+    return pd.concat(traces, ignore_index=True)
+
+
+def _ax_batch(client, n: int) -> dict[int, Any]:
+    trials: dict[int, Any] = {}
+    while len(trials) < n:
+        new = client.get_next_trials(max_trials=n - len(trials))
+        if not new:
+            break
+        trials.update(new)
+    return trials
+
+
+@contextmanager
+def _quiet_ax() -> Iterator[None]:
+    """Keep Ax's per-trial INFO lines (and its "fewer trials" warning) out of the benchmark output."""
+    handlers = logging.getLogger("ax").handlers
+    levels = [handler.level for handler in handlers]
+    for handler in handlers:
+        handler.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels, strict=True):
+            handler.setLevel(level)
+
+
 def _ax_parameter(parameter: dict[str, Any]):
     from ax import ChoiceParameterConfig, RangeParameterConfig
 
@@ -236,7 +299,7 @@ def _ax_parameter(parameter: dict[str, Any]):
             name=parameter["name"], values=list(parameter["values"]), parameter_type="str", is_ordered=False
         )
     low, high = parameter["bounds"]
-    kind = "int" if parameter["type"] == "integer" else "float"
+    kind: Literal["int", "float"] = "int" if parameter["type"] == "integer" else "float"
     return RangeParameterConfig(
         name=parameter["name"],
         bounds=(low, high) if kind == "int" else (float(low), float(high)),

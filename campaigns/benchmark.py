@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from campaigns.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems
 
-AVAILABLE_METHODS = ["valley", "random", "botorch", "ax"]
+AVAILABLE_METHODS = ["valley", "valley-safe-set", "random", "botorch", "ax"]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
@@ -99,13 +100,23 @@ def run_benchmark(
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Aggregate `run_benchmark`'s rows over seeds, one row per (problem, method).
 
-    Columns: `problem`, `method`, `runs` (runs without error), `safe_found` (fraction of runs
-    with at least one safe experiment), `median_best_safe` (a run with none counts as the worst),
-    `median_gap`, `mean_unsafe_fraction`, `mean_seconds_per_proposal`, and `gap_vs_random`,
-    `gap_vs_botorch`: this method's median gap divided by that method's on the same problem
-    (below 1 is better; NaN where that method did not run or its gap is 0). The `valley` row's
-    ratios are Valley's median gap against random and against BoTorch.
+    Failed runs (non-empty `error`) are left out. A run with no safe experiment counts as the
+    worst in the medians, so `median_best_safe` is NaN and `median_gap` infinite when at least
+    half the runs found nothing safe.
+
+    Args:
+        results: The output of `run_benchmark`.
+
+    Returns:
+        Columns `problem`, `method`, `runs` (runs without error), `safe_found` (fraction of runs
+        with at least one safe experiment), `median_best_safe`, `median_gap`,
+        `mean_unsafe_fraction`, `mean_seconds_per_proposal`, and `gap_vs_random`,
+        `gap_vs_botorch`: this method's median gap divided by that method's on the same problem
+        (below 1 is better; NaN where that method did not run or either gap is 0 or infinite).
+        The `valley` row's ratios are Valley's median gap against random and against BoTorch.
     """
+    if results.empty:
+        return pd.DataFrame()
     ok = results[results["error"] == ""]
     rows = []
     for (problem, method), group in ok.groupby(["problem", "method"], sort=False):
@@ -128,12 +139,13 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     for reference in ("random", "botorch"):
         gaps = summary[summary["method"] == reference].set_index("problem")["median_gap"]
         denominator = summary["problem"].map(gaps).replace(0.0, np.nan)
-        summary[f"gap_vs_{reference}"] = summary["median_gap"] / denominator
+        ratio = summary["median_gap"] / denominator
+        summary[f"gap_vs_{reference}"] = ratio.where(np.isfinite(ratio))
     return summary
 
 
 def format_table(summary: pd.DataFrame) -> Table:
-    """A rich table of `summarize`'s output: one line per problem and method."""
+    """A rich table of `summarize`'s output: one line per problem and method ("-": no value)."""
     table = Table(title="Simulated campaigns (true outcomes; medians over seeds)")
     headers = ["problem", "method", "runs", "safe found", "best safe", "gap", "unsafe after init"]
     headers += ["s / proposal", "gap vs random", "gap vs botorch"]
@@ -146,7 +158,7 @@ def format_table(summary: pd.DataFrame) -> Table:
             str(row.runs),
             f"{row.safe_found:.0%}",
             _number(row.median_best_safe),
-            "none safe" if np.isinf(row.median_gap) else f"{row.median_gap:.1%}",
+            "inf" if np.isinf(row.median_gap) else f"{row.median_gap:.1%}",
             f"{row.mean_unsafe_fraction:.0%}",
             f"{row.mean_seconds_per_proposal:.2f}",
             _ratio(row.gap_vs_random),
@@ -190,9 +202,11 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # botorch's fit and optimizer warnings would bury the table
-            if method == "valley":
-                directory = workdir / f"{problem}-seed{seed}"
-                trace_df = run_simulated_campaign(system, directory, rounds, batch, n_initial, seed=seed)
+            if method.startswith("valley"):
+                if method == "valley-safe-set":
+                    system = replace(system, config={**system.config, "safety_mode": "safe_set"})
+                directory = workdir / f"{problem}-{method}-seed{seed}"
+                trace_df = run_simulated_campaign(system, directory, rounds, batch, n_initial=n_initial, seed=seed)
             else:
                 runner = {"random": run_random, "botorch": run_botorch, "ax": run_ax}[method]
                 trace_df = runner(system, rounds, batch, n_initial, seed)

@@ -208,7 +208,7 @@ class Campaign:
         scores = torch.tensor(
             np.stack([safe[o.name].astype(float).map(o.score).to_numpy() for o in self.config.objectives], axis=-1)
         )
-        return safe[is_non_dominated(scores).numpy()]
+        return safe[is_non_dominated(scores, deduplicate=False).numpy()]
 
     def _safe_successes(self, df: pd.DataFrame) -> np.ndarray:
         ok = (df[self.config.outcomes].notna().all(axis=1) & ~df[FAILED].astype(bool)).to_numpy().copy()
@@ -242,7 +242,8 @@ def _numeric_outcomes(df: pd.DataFrame, source: str) -> pd.DataFrame:
 def _failed_flags(col: pd.Series, source: str) -> pd.Series:
     """Parse the optional `failed` column: empty, 0/1, true/false, yes/no."""
     words = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
-    text = col.astype(str).str.strip().str.lower().replace({"nan": "", "none": "", "0.0": "0", "1.0": "1"})
+    text = col.astype(object).where(col.notna(), "").astype(str).str.strip().str.lower()
+    text = text.replace({"nan": "", "none": "", "0.0": "0", "1.0": "1"})
     bad = ~text.isin(list(words))
     if bad.any():
         row = col.index[bad.argmax()]

@@ -129,7 +129,7 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     except _user_errors() as e:
         _fail(e)
     measured = camp.measurements
-    failed = int(measured[camp.config.outcomes].isna().any(axis=1).sum())
+    failed = int((measured[camp.config.outcomes].isna().any(axis=1) | measured["failed"]).sum())
     open_df = camp.open_proposals
     out.print(
         f"[bold]{camp.config.name}[/]: {len(measured)} measurement(s), {failed} failed; "
@@ -242,6 +242,43 @@ def demo(
         history, system.objective, out_dir / "progress.png", system.best_safe_value, (limit["name"], limit["upper"])
     )
     out.print(f"Campaign in {campaign_dir}; progress plot in {png}.")
+
+
+@app.command()
+def benchmark(
+    problems: str = typer.Option("nanoparticles,gardner,spring", help="Comma-separated bundled systems."),
+    methods: str = typer.Option("valley,valley-safe-set,random,botorch,ax", help="Comma-separated methods."),
+    seeds: int = typer.Option(3, help="Seeds per problem and method."),
+    rounds: int = typer.Option(5, help="Batches after the initial design."),
+    batch: int = typer.Option(4, help="Designs per batch."),
+    workdir: Path | None = typer.Option(None, help="Where Valley's campaigns go (default: a temporary folder)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write every run's scores to this CSV."),
+) -> None:
+    """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
+
+    Example: valley benchmark --problems gardner --seeds 2 --rounds 3
+    """
+    import tempfile
+
+    from campaigns.benchmark import format_table, run_benchmark, summarize
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            results = run_benchmark(
+                problems.split(","),
+                methods.split(","),
+                seeds,
+                rounds,
+                batch,
+                workdir or Path(scratch) / "runs",
+                progress=lambda line: err.print(line, highlight=False),
+            )
+        except ValueError as e:
+            _fail(e)
+    Console(width=max(out.width, 150)).print(format_table(summarize(results)))  # wide, even when piped
+    if output is not None:
+        results.to_csv(output, index=False)
+        out.print(f"Wrote {output}.")
 
 
 def _table(df, title: str) -> Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -13,13 +14,16 @@ from torch import Tensor
 
 from campaigns.config import CampaignConfig
 from design import (
+    ConfidenceBarrier,
     FeasibilityWeighted,
     SearchSpace,
     candidate_pool,
     choose_from_pool,
+    least_violation_samples,
     make_acquisition,
     optimize_batch,
     probability_safe,
+    probability_safe_grad,
     space_filling,
     spread_rows,
 )
@@ -109,7 +113,17 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
     X_safe = X[torch.as_tensor(_measured_safe(config, Y))]
     pool = X_pool if X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
     confident = _confident(config, model, pool)
+    if config.safety:
+        p_safe = partial(probability_safe_grad, model, safety=config.safety, outcomes=config.outcomes)
+        acqf = ConfidenceBarrier(acqf, p_safe, config.confidence)
 
+    if config.safety and len(X_safe) == 0:
+        picks = least_violation_samples(model, pool, config.safety, config.outcomes, n, seed)
+        notes.append(
+            "nothing measured so far is safe: these are the designs most likely to be safe under samples "
+            "of the model (least violation, as in SCBO). They are NOT known to be safe: see `meets_confidence`."
+        )
+        return _Batch(pool[picks], ["find-safe"] * len(picks))
     if config.safety and config.safety_mode == "safe_set":
         batch = _safe_set_batch(config, space, model, acqf, pool, X_safe, n)
     elif X_pool is not None:
@@ -119,10 +133,8 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
         X_new = optimize_batch(acqf, space, n, seed, settings.num_restarts, settings.raw_samples)
         keep = _confident(config, model, X_new) & _first_of_duplicates(X_new)
         if not keep.all():
-            notes.append(
-                f"{int((~keep).sum())} optimized design(s) fell below P(safe) >= {config.confidence:g} or "
-                "repeated another; replaced by the best confident candidates."
-            )
+            why = f"fell below P(safe) >= {config.confidence:g} or repeated another" if config.safety else "repeated"
+            notes.append(f"{int((~keep).sum())} optimized design(s) {why}; replaced by the best candidates left.")
         batch = _Batch(X_new[keep], ["optimize"] * int(keep.sum()))
         batch = _top_up(acqf, batch, pool[confident], n, "optimize")
     if len(batch.roles) < n and config.safety:
@@ -135,7 +147,17 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
 def _safe_set_batch(config, space: SearchSpace, model, acqf, pool: Tensor, X_safe: Tensor, n: int) -> _Batch:
     """Half the batch (rounded down) to the strongest expanders, the rest by acquisition among maximizers."""
     objective = config.objectives[0] if len(config.objectives) == 1 else None
-    sets = safe_set(model, pool, objective, config.safety, config.outcomes, config.confidence, X_safe, space.cat_dims)
+    sets = safe_set(
+        model,
+        pool,
+        objective,
+        config.safety,
+        config.outcomes,
+        config.confidence,
+        X_safe,
+        space.cat_dims,
+        space.discrete_dims,
+    )
     order = torch.argsort(sets.expansion, descending=True).tolist()
     expanders = [i for i in order if sets.expansion[i] > 0][: n // 2]
     batch = _Batch(pool[expanders], ["expand"] * len(expanders))
@@ -165,8 +187,9 @@ def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: 
     p = probability_safe(model, fresh, config.safety, config.outcomes)
     top = torch.argsort(p, descending=True)[: 4 * n]
     picks = top[spread_rows(fresh[top], n - len(batch.roles), batch.X, {})]
+    short = "is in the safe set" if config.safety_mode == "safe_set" else f"reaches P(safe) >= {config.confidence:g}"
     notes.append(
-        f"no design reaches P(safe) >= {config.confidence:g} yet; {len(picks)} design(s) with the highest "
+        f"not enough designs {short} yet; {len(picks)} design(s) with the highest "
         f"P(safe) (best {float(p[top[0]]):.2f}) near the measured ones are proposed. They are NOT known to be "
         "safe: see `meets_confidence` and `p_safe`."
     )

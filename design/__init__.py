@@ -1,16 +1,17 @@
 """Search spaces and constraints, and the designers that propose what to make or measure next."""
 
 from design.bo import (
-    FeasibilityWeighted,
     candidate_pool,
     choose_from_pool,
     make_acquisition,
     optimize_batch,
     probability_safe,
+    probability_safe_grad,
     space_filling,
     spread_rows,
 )
 from design.errors import InputError
+from design.feasible import ConfidenceBarrier, FeasibilityWeighted, least_violation_samples
 from design.goals import Objective, SafetyLimit
 from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, Parameter
 from design.space import SearchSpace
@@ -18,6 +19,7 @@ from design.validation import validate_designs
 
 __all__ = [
     "CategoricalParameter",
+    "ConfidenceBarrier",
     "FeasibilityWeighted",
     "candidate_pool",
     "ContinuousParameter",
@@ -28,9 +30,11 @@ __all__ = [
     "SafetyLimit",
     "SearchSpace",
     "choose_from_pool",
+    "least_violation_samples",
     "make_acquisition",
     "optimize_batch",
     "probability_safe",
+    "probability_safe_grad",
     "space_filling",
     "spread_rows",
     "validate_designs",

@@ -49,15 +49,20 @@ def probability_safe(model: Surrogate, X: Tensor, safety: list[SafetyLimit], out
     The outcomes have independent GPs, so the joint probability is the product of the
     per-limit probabilities under each latent (noise-free) posterior.
     """
-    normal = torch.distributions.Normal(0.0, 1.0)
     with torch.no_grad():
-        posterior = model.posterior(X)
-        mean, sd = posterior.mean, posterior.variance.clamp_min(1e-12).sqrt()
-    p = torch.ones(X.shape[0], dtype=X.dtype)
+        return probability_safe_grad(model, X, safety, outcomes)
+
+
+def probability_safe_grad(model: Surrogate, X: Tensor, safety: list[SafetyLimit], outcomes: list[str]) -> Tensor:
+    """`probability_safe`, differentiable in `X`, for any `batch x d` shape; returns `batch`."""
+    normal = torch.distributions.Normal(0.0, 1.0)
+    posterior = model.posterior(X)
+    mean, sd = posterior.mean, posterior.variance.clamp_min(1e-12).sqrt()
+    p = torch.ones(mean.shape[:-1], dtype=X.dtype)
     for limit in safety:
         j = outcomes.index(limit.name)
-        upper = 1.0 if limit.upper is None else normal.cdf((limit.upper - mean[:, j]) / sd[:, j])
-        lower = 0.0 if limit.lower is None else normal.cdf((limit.lower - mean[:, j]) / sd[:, j])
+        upper = 1.0 if limit.upper is None else normal.cdf((limit.upper - mean[..., j]) / sd[..., j])
+        lower = 0.0 if limit.lower is None else normal.cdf((limit.lower - mean[..., j]) / sd[..., j])
         p = p * (upper - lower)
     return p
 
@@ -107,34 +112,6 @@ def reference_point(model: Surrogate, X: Tensor, objectives: list[Objective], ou
     inferred = infer_reference_point(scores[is_non_dominated(scores)])
     given = [None if o.reference is None else o.score(o.reference) for o in objectives]
     return torch.tensor([g if g is not None else float(r) for g, r in zip(given, inferred, strict=True)])
-
-
-class FeasibilityWeighted(AcquisitionFunction):
-    """A log-acquisition plus `log P(success)` of each design: failures that look likely cost value.
-
-    Args:
-        acqf: A log-scale acquisition function (qLogNEI, qLogNEHVI).
-        p_success: Maps a `batch x q x d` tensor to `batch x q` probabilities of success.
-    """
-
-    def __init__(self, acqf: AcquisitionFunction, p_success: Callable[[Tensor], Tensor]):
-        super().__init__(model=acqf.model)
-        self.acqf = acqf
-        self.p_success = p_success
-
-    @property
-    def X_pending(self) -> Tensor | None:  # type: ignore[override]
-        return self.acqf.X_pending
-
-    @X_pending.setter
-    def X_pending(self, value: Tensor | None) -> None:
-        pass  # the wrapped function owns the pending points
-
-    def set_X_pending(self, X_pending: Tensor | None = None) -> None:
-        self.acqf.set_X_pending(X_pending)
-
-    def forward(self, X: Tensor) -> Tensor:
-        return self.acqf(X) + self.p_success(X).clamp_min(1e-12).log().sum(dim=-1)
 
 
 def optimize_batch(
@@ -245,4 +222,12 @@ def candidate_pool(
         local = space.snap((base + step).clamp(0.0, 1.0))
         local = local[torch.as_tensor(space.feasible(space.decode(local)))]
         X = torch.cat([X, local])
-    return X
+    return _unique_rows(X)
+
+
+def _unique_rows(X: Tensor) -> Tensor:
+    """Drop repeated rows (snapping to integer levels makes some), keeping the first of each."""
+    _, inverse = torch.unique(X, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), X.shape[0], dtype=torch.long)
+    first = first.scatter_reduce(0, inverse, torch.arange(X.shape[0]), reduce="amin")
+    return X[first.sort().values]

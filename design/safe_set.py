@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 from botorch.models import ModelListGP
+from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from torch import Tensor
 
 from design.bo import probability_safe
@@ -51,6 +52,7 @@ def safe_set(
     confidence: float,
     X_safe: Tensor,
     cat_dims: dict[int, list[float]],
+    discrete_dims: dict[int, list[float]] | None = None,
 ) -> SafeSet:
     """Classify the `n x d` candidates `X` into safe set, maximizers and expanders.
 
@@ -58,13 +60,13 @@ def safe_set(
         X_safe: A `k x d` tensor of the designs measured safe so far.
         cat_dims: Categorical columns (a candidate must match a safe design's categories).
     """
-    near = _within_reach(X, X_safe, cat_dims)
+    near = _within_reach(X, X_safe, cat_dims, discrete_dims)
     safe = (probability_safe(model, X, safety, outcomes) >= confidence) & near
     maximizers = torch.zeros_like(safe)
     expansion = torch.zeros(X.shape[0], dtype=torch.long)
     if not safe.any():
         return SafeSet(safe, maximizers, expansion)
-    expansion = _expansion_counts(model, X, safe, near, safety, outcomes, confidence, cat_dims)
+    expansion = _expansion_counts(model, X, safe, near, safety, outcomes, confidence, cat_dims, discrete_dims)
     if objective is None:  # several objectives: every safe design may be Pareto-optimal
         return SafeSet(safe, safe.clone(), expansion)
     with torch.no_grad():
@@ -75,11 +77,18 @@ def safe_set(
     return SafeSet(safe, maximizers, expansion)
 
 
-def _within_reach(X: Tensor, X_safe: Tensor, cat_dims: dict[int, list[float]]) -> Tensor:
+def _within_reach(
+    X: Tensor, X_safe: Tensor, cat_dims: dict[int, list[float]], discrete_dims: dict[int, list[float]] | None = None
+) -> Tensor:
     if X_safe.shape[0] == 0:
         return torch.zeros(X.shape[0], dtype=torch.bool)
     numeric = [i for i in range(X.shape[-1]) if i not in cat_dims]
-    close = torch.cdist(X[:, numeric], X_safe[:, numeric]) <= REACH
+    # One integer level may be coarser than REACH ([0, 3] has steps of 1/3): shrink such columns so
+    # one step counts as just under REACH, or the safe set could never move to a neighbouring level.
+    scale = torch.ones(X.shape[-1], dtype=X.dtype)
+    for i, levels in (discrete_dims or {}).items():
+        scale[i] = min(1.0, 0.999 * REACH * (len(levels) - 1))  # a step just under REACH
+    close = torch.cdist(X[:, numeric] * scale[numeric], X_safe[:, numeric] * scale[numeric]) <= REACH
     for i in cat_dims:
         close &= X[:, i, None] == X_safe[None, :, i]
     return close.any(dim=1)
@@ -109,6 +118,7 @@ def _expansion_counts(
     outcomes: list[str],
     confidence: float,
     cat_dims: dict[int, list[float]],
+    discrete_dims: dict[int, list[float]] | None,
 ) -> Tensor:
     counts = torch.zeros(X.shape[0], dtype=torch.long)
     unsafe_X, unsafe_near = X[~safe], near[~safe]
@@ -129,8 +139,12 @@ def _expansion_counts(
                 if (limit.upper is None) == (limit.lower is None)
                 else (mean - BETA * s if limit.upper is not None else mean + BETA * s)
             )
-            fantasy[j] = model.models[j].condition_on_observations(X[i : i + 1], optimistic)
+            gp = model.models[j]
+            extra = {}
+            if isinstance(gp.likelihood, FixedNoiseGaussianLikelihood):  # known noise: fantasize with it
+                extra["noise"] = gp.likelihood.noise.mean().reshape(1, 1)
+            fantasy[j] = gp.condition_on_observations(X[i : i + 1], optimistic, **extra)
         p = probability_safe(ModelListGP(*fantasy), unsafe_X, safety, outcomes)
-        reach = unsafe_near | _within_reach(unsafe_X, X[i : i + 1], cat_dims)
+        reach = unsafe_near | _within_reach(unsafe_X, X[i : i + 1], cat_dims, discrete_dims)
         counts[i] = int(((p >= confidence) & reach).sum())
     return counts
