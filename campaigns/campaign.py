@@ -128,15 +128,17 @@ class Campaign:
 
         Returns:
             One row per design: parameter columns in user units, `<outcome>_mean` and
-            `<outcome>_sd` for every outcome, and `p_safe` when there are safety limits.
-            `attrs` holds `method`, `notes` and `batch_id`.
+            `<outcome>_sd` for every outcome; with safety limits `p_safe`, `meets_confidence`
+            and `role`; once runs have failed, `p_feasible`. `attrs` holds `method`, `notes`
+            and `batch_id`.
         """
         if n < 1:
             raise InputError(f"n must be a positive number of experiments. Got {n} instead.")
         pool = None
         if candidates is not None:
-            pool, _ = validate_designs(self.config.space(), candidates, "candidates")
-            feasible = self.config.space().feasible(pool)
+            space = self.config.space()
+            pool, _ = validate_designs(space, candidates, "candidates")
+            feasible = space.feasible(pool)
             pool = pool[feasible & ~pool.duplicated().to_numpy()]  # a design listed twice is one choice
             if pool.empty:
                 raise InputError("candidates: no row satisfies the campaign's constraints. Check the pool.")
