@@ -17,7 +17,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from campaigns.config import CampaignConfig, dump_config, load_config
 from campaigns.propose import FAILED, make_proposals
 from campaigns.storage import Store
-from design import InputError, validate_designs
+from design import InputError, limits_hold, validate_designs
 
 CONFIG_FILE = "config.yaml"
 DB_FILE = "campaign.db"
@@ -194,7 +194,7 @@ class Campaign:
     def best(self) -> pd.Series | None:
         """The best successful measurement (first objective) that respects every safety limit, or None."""
         df = self.measurements
-        ok = self._safe_successes(df)
+        ok = self.safe_successes(df)
         if not ok.any():
             return None
         objective = self.config.objectives[0]
@@ -204,7 +204,7 @@ class Campaign:
     def pareto_front(self) -> pd.DataFrame:
         """The successful, safe measurements that no other such measurement beats on every objective."""
         df = self.measurements
-        safe = df[self._safe_successes(df)]
+        safe = df[self.safe_successes(df)]
         if safe.empty:
             return safe
         scores = torch.tensor(
@@ -212,11 +212,10 @@ class Campaign:
         )
         return safe[is_non_dominated(scores, deduplicate=False).numpy()]
 
-    def _safe_successes(self, df: pd.DataFrame) -> np.ndarray:
-        ok = (df[self.config.outcomes].notna().all(axis=1) & ~df[FAILED].astype(bool)).to_numpy().copy()
-        for limit in self.config.safety:
-            ok &= np.array([limit.holds(float(v)) for v in df[limit.name]], dtype=bool)
-        return ok
+    def safe_successes(self, df: pd.DataFrame) -> np.ndarray:
+        """Mask of the measurements (rows of `self.measurements`) that succeeded and respect every limit."""
+        succeeded = (df[self.config.outcomes].notna().all(axis=1) & ~df[FAILED].astype(bool)).to_numpy()
+        return succeeded & limits_hold(self.config.safety, df)
 
     def _next_seed(self) -> int:
         return self.config.seed + self.store.count_batches()

@@ -20,6 +20,7 @@ from design import (
     candidate_pool,
     choose_from_pool,
     least_violation_samples,
+    limits_hold,
     make_acquisition,
     optimize_batch,
     probability_safe,
@@ -234,10 +235,8 @@ def _failed(measured_df: pd.DataFrame, config: CampaignConfig) -> np.ndarray:
 
 
 def _measured_safe(config: CampaignConfig, Y: Tensor) -> np.ndarray:
-    ok = ~torch.isnan(Y).any(dim=-1).numpy()
-    for limit in config.safety:
-        ok &= np.array([limit.holds(float(v)) for v in Y[:, config.outcomes.index(limit.name)]], dtype=bool)
-    return ok
+    measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
+    return measured.notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
 
 
 def _confident(config: CampaignConfig, model, X: Tensor) -> Tensor:

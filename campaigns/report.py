@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # the OO API: no pyplot state, no backend switch
 
+from campaigns.simulate import best_safe_so_far
+
 
 def plot_progress(
     history: pd.DataFrame,
@@ -63,11 +65,9 @@ def campaign_history(camp) -> pd.DataFrame:
     """A campaign's measurements in `plot_progress` form; each import is one round."""
     df = camp.measurements.copy()
     df["round"] = pd.factorize(df["source"])[0]
-    df["safe"] = camp._safe_successes(df)
+    df["safe"] = camp.safe_successes(df)
     objective = camp.config.objectives[0]
-    score = df[objective.name].astype(float).map(objective.score).where(df["safe"])
-    best = score.fillna(-np.inf).cummax().replace(-np.inf, np.nan)
-    df["best_safe"] = best.map(lambda s: _unscore(objective, s))
+    df["best_safe"] = best_safe_so_far(df[objective.name], df["safe"], objective)
     return df
 
 
@@ -75,7 +75,7 @@ def plot_pareto(camp, path: str | Path) -> Path:
     """Scatter of the first two objectives, with the measured Pareto front of safe results."""
     first, second = camp.config.objectives[:2]
     df = camp.measurements
-    safe = camp._safe_successes(df)
+    safe = camp.safe_successes(df)
     front = camp.pareto_front().sort_values(first.name)
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
@@ -121,10 +121,3 @@ def write_report(camp, out_dir: str | Path) -> Path:
         "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n" + "\n".join(body)
     )
     return page
-
-
-def _unscore(objective, score: float) -> float:
-    """Back from Valley's maximized score to the objective's units (target: the distance)."""
-    if score != score:
-        return score
-    return score if objective.goal == "maximize" else -score

@@ -11,6 +11,7 @@ import pandas as pd
 
 from campaigns.campaign import Campaign
 from data import System
+from design import Objective, limits_hold
 
 RoundCallback = Callable[[int, pd.DataFrame], None]
 
@@ -69,16 +70,17 @@ def run_simulated_campaign(
 
 
 def _score(df: pd.DataFrame, cfg) -> pd.DataFrame:
-    objective = cfg.objectives[0]
-    safe = np.ones(len(df), dtype=bool)
-    for limit in cfg.safety:
-        safe &= np.array([limit.holds(float(v)) for v in df[f"true_{limit.name}"]], dtype=bool)
-    score = df[f"true_{objective.name}"].astype(float).map(objective.score).where(safe)
-    best = score.fillna(-np.inf).cummax().replace(-np.inf, np.nan)  # carry the best across unsafe runs
     df = df.copy()
-    df["safe"] = safe
-    df["best_safe"] = best if objective.goal == "maximize" else -best
+    df["safe"] = limits_hold(cfg.safety, df, prefix="true_")
+    df["best_safe"] = best_safe_so_far(df[f"true_{cfg.objectives[0].name}"], df["safe"], cfg.objectives[0])
     return df
+
+
+def best_safe_so_far(values: pd.Series, safe: pd.Series, objective: Objective) -> pd.Series:
+    """After each experiment, the best objective value among the safe ones so far (NaN before any)."""
+    score = values.astype(float).map(objective.score).where(safe)
+    best = score.fillna(-np.inf).cummax().replace(-np.inf, np.nan)  # carry the best across unsafe runs
+    return best if objective.goal == "maximize" else -best  # back to the objective's units (target: distance)
 
 
 def summarize_rounds(history: pd.DataFrame) -> pd.DataFrame:

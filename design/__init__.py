@@ -12,7 +12,7 @@ from design.bo import (
 )
 from design.errors import InputError
 from design.feasible import ConfidenceBarrier, FeasibilityWeighted, least_violation_samples
-from design.goals import Objective, SafetyLimit
+from design.goals import Objective, SafetyLimit, limits_hold
 from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, Parameter
 from design.space import SearchSpace
 from design.validation import validate_designs
@@ -31,6 +31,7 @@ __all__ = [
     "SearchSpace",
     "choose_from_pool",
     "least_violation_samples",
+    "limits_hold",
     "make_acquisition",
     "optimize_batch",
     "probability_safe",

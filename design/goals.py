@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -60,3 +62,20 @@ class SafetyLimit(BaseModel):
         if y != y:  # NaN
             return False
         return (self.lower is None or y >= self.lower) and (self.upper is None or y <= self.upper)
+
+
+def limits_hold(safety: list[SafetyLimit], df: pd.DataFrame, prefix: str = "") -> np.ndarray:
+    """Boolean mask of the rows of `df` where every limit holds (a missing value never does).
+
+    `prefix` names the columns, e.g. `"true_"` for a simulator's noise-free outcomes.
+    """
+    ok = np.ones(len(df), dtype=bool)
+    for limit in safety:
+        y = df[prefix + limit.name].to_numpy(dtype=float)
+        held = ~np.isnan(y)
+        if limit.upper is not None:
+            held &= y <= limit.upper
+        if limit.lower is not None:
+            held &= y >= limit.lower
+        ok &= held
+    return ok
