@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 
 import numpy as np
 import pandas as pd
@@ -112,23 +112,29 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
     if feasibility is not None:
         acqf = FeasibilityWeighted(acqf, feasibility.probability)
     X_safe = X[torch.as_tensor(_measured_safe(config, Y))]
-    pool = X_pool if X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
-    confident = _confident(config, model, pool)
+
+    @cache
+    def pool() -> Tensor:  # built only on the paths that need it: with an equality it takes seconds
+        return X_pool if X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
+
+    def confident_pool() -> Tensor:
+        return pool()[_confident(config, model, pool())]
+
     if config.safety:
         p_safe = partial(probability_safe_grad, model, safety=config.safety, outcomes=config.outcomes)
         acqf = ConfidenceBarrier(acqf, p_safe, config.confidence)
 
     if config.safety and len(X_safe) == 0:
-        picks = least_violation_samples(model, pool, config.safety, config.outcomes, n, seed)
+        picks = least_violation_samples(model, pool(), config.safety, config.outcomes, n, seed)
         notes.append(
             "nothing measured so far is safe: these are the designs most likely to be safe under samples "
             "of the model (least violation, as in SCBO). They are NOT known to be safe: see `meets_confidence`."
         )
-        return _Batch(pool[picks], ["find-safe"] * len(picks))
+        return _Batch(pool()[picks], ["find-safe"] * len(picks))
     if config.safety and config.safety_mode == "safe_set":
-        batch = _safe_set_batch(config, space, model, acqf, pool, X_safe, n)
+        batch = _safe_set_batch(config, space, model, acqf, pool(), X_safe, n)
     elif X_pool is not None:
-        eligible = pool[confident]
+        eligible = confident_pool()
         batch = _Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
         X_new = optimize_batch(acqf, space, n, seed, settings.num_restarts, settings.raw_samples)
@@ -137,9 +143,10 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
             why = f"fell below P(safe) >= {config.confidence:g} or repeated another" if config.safety else "repeated"
             notes.append(f"{int((~keep).sum())} optimized design(s) {why}; replaced by the best candidates left.")
         batch = _Batch(X_new[keep], ["optimize"] * int(keep.sum()))
-        batch = _top_up(acqf, batch, pool[confident], n, "optimize")
+        if not keep.all():
+            batch = _top_up(acqf, batch, confident_pool(), n, "optimize")
     if len(batch.roles) < n and config.safety:
-        batch = _closest_to_safe(config, model, pool, batch, n, notes)
+        batch = _closest_to_safe(config, model, pool(), batch, n, notes)
     if len(batch.roles) < n:
         notes.append(f"only {len(batch.roles)} distinct design(s) could be proposed.")
     return batch
