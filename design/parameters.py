@@ -68,6 +68,33 @@ class CategoricalParameter(_Parameter):
         return values
 
 
+class SequenceParameter(_Parameter):
+    """A fixed-length string over an alphabet (a peptide, a DNA strand, a layer stack).
+
+    In the encoded tensor it is a one-hot block of `length * len(alphabet)` columns,
+    position-major: column `start + i * A + a` is 1 when letter `a` sits at position `i`.
+
+    Example:
+        >>> SequenceParameter(name="peptide", alphabet="HP", length=4).n_columns
+        8
+    """
+
+    type: Literal["sequence"] = "sequence"
+    alphabet: str = Field(min_length=2)
+    length: int = Field(ge=1)
+
+    @field_validator("alphabet")
+    @classmethod
+    def _check_alphabet(cls, v: str) -> str:
+        if len(set(v)) != len(v):
+            raise ValueError(f"must not repeat a letter. Got {v!r} instead. List each letter once.")
+        return v
+
+    @property
+    def n_columns(self) -> int:
+        return self.length * len(self.alphabet)
+
+
 Parameter = Annotated[ContinuousParameter | IntegerParameter | CategoricalParameter, Field(discriminator="type")]
 
 

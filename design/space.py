@@ -3,7 +3,10 @@
 Encoding, column by column (a `n x d` double tensor):
 - continuous: `(x - low) / (high - low)`, on `log(x)` for log-scaled parameters, so in `[0, 1]`;
 - integer: the same affine map, so its values are the levels `{0, 1/(m), ..., 1}`;
-- categorical: the index of the value in the parameter's list, `0 .. k - 1`.
+- categorical: the index of the value in the parameter's list, `0 .. k - 1`;
+- sequence: after all the columns above (one per scalar parameter, in order), one one-hot block
+  of `L * A` columns per sequence parameter, position-major: column `start + i * A + a` is 1 when
+  letter `a` of the alphabet sits at position `i` (`sequence_blocks` lists `(start, L, A)`).
 Linear constraints are re-expressed in these coordinates in botorch's
 `(indices, coefficients, rhs)` form, meaning `sum(coefficients * X[indices]) >= rhs`.
 """
@@ -19,9 +22,9 @@ from torch import Tensor
 
 from design.constraints import LinearConstraint, parse_constraint
 from design.errors import InputError
-from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter
+from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, SequenceParameter
 
-AnyParameter = ContinuousParameter | IntegerParameter | CategoricalParameter
+AnyParameter = ContinuousParameter | IntegerParameter | CategoricalParameter | SequenceParameter
 BotorchConstraint = tuple[Tensor, Tensor, float]
 
 
@@ -39,23 +42,47 @@ class SearchSpace:
         self.names = [p.name for p in self.parameters]
         if len(set(self.names)) != len(self.names):
             raise InputError(f"parameter names must be unique. Got {self.names} instead.")
+        # Scalar parameters take one column each, in order; sequence blocks follow them.
+        self.scalars = [p for p in self.parameters if not isinstance(p, SequenceParameter)]
+        self.sequences = [p for p in self.parameters if isinstance(p, SequenceParameter)]
         self.constraints = [self._checked(parse_constraint(c, self.names)) for c in constraints]
 
     @property
     def d(self) -> int:
-        return len(self.parameters)
+        """Number of encoded columns (one per scalar parameter plus every sequence's one-hot block)."""
+        return len(self.scalars) + sum(p.n_columns for p in self.sequences)
+
+    @property
+    def sequence_blocks(self) -> list[tuple[int, int, int]]:
+        """`(start, L, A)` of each sequence parameter's one-hot block, in parameter order."""
+        blocks, start = [], len(self.scalars)
+        for p in self.sequences:
+            blocks.append((start, p.length, len(p.alphabet)))
+            start += p.n_columns
+        return blocks
+
+    def column(self, name: str) -> int:
+        """First encoded column of the parameter `name`."""
+        for i, p in enumerate(self.scalars):
+            if p.name == name:
+                return i
+        for p, (start, _, _) in zip(self.sequences, self.sequence_blocks, strict=True):
+            if p.name == name:
+                return start
+        raise InputError(f"`name` must be a parameter of the space ({self.names}). Got {name!r} instead.")
 
     @property
     def bounds(self) -> Tensor:
         """A `2 x d` tensor of bounds in encoded coordinates."""
-        high = [len(p.values) - 1 if _is_cat(p) else 1.0 for p in self.parameters]
+        high = [len(p.values) - 1 if _is_cat(p) else 1.0 for p in self.scalars]
+        high += [1.0] * (self.d - len(self.scalars))
         return torch.tensor([[0.0] * self.d, high], dtype=torch.double)
 
     @property
     def cat_dims(self) -> dict[int, list[float]]:
         return {
             i: [float(k) for k in range(len(p.values))]
-            for i, p in enumerate(self.parameters)
+            for i, p in enumerate(self.scalars)
             if isinstance(p, CategoricalParameter)
         }
 
@@ -63,7 +90,7 @@ class SearchSpace:
     def discrete_dims(self) -> dict[int, list[float]]:
         """Integer parameters and their levels in encoded coordinates."""
         out = {}
-        for i, p in enumerate(self.parameters):
+        for i, p in enumerate(self.scalars):
             if isinstance(p, IntegerParameter):
                 m = p.bounds[1] - p.bounds[0]
                 out[i] = [k / m for k in range(m + 1)]
@@ -72,7 +99,7 @@ class SearchSpace:
     def encode(self, df: pd.DataFrame) -> Tensor:
         """Map validated designs (user units) to an `n x d` tensor."""
         cols = []
-        for p in self.parameters:
+        for p in self.scalars:
             if isinstance(p, CategoricalParameter):
                 lookup = {v: float(k) for k, v in enumerate(p.values)}
                 cols.append(df[p.name].astype(str).map(lookup).to_numpy(dtype=float))
@@ -81,13 +108,29 @@ class SearchSpace:
                 x = df[p.name].to_numpy(dtype=float)
                 x = np.log(x) if getattr(p, "log", False) else x
                 cols.append((x - low) / (high - low))
+        for p in self.sequences:
+            cols.extend(one_hot(df[p.name], p).T)
+        if not cols:
+            return torch.zeros(len(df), 0, dtype=torch.double)
         return torch.tensor(np.stack(cols, axis=-1), dtype=torch.double).reshape(len(df), self.d)
 
     def decode(self, X: Tensor) -> pd.DataFrame:
-        """Map an `n x d` tensor back to designs in user units (integers and categories exact)."""
+        """Map an `n x d` tensor back to designs in user units (integers, categories, letters exact).
+
+        A sequence position takes the letter with the largest value in its block (so a relaxed,
+        softmax block decodes to its most likely letter).
+        """
         U = X.detach().cpu().double().numpy().reshape(-1, self.d)
         data: dict[str, object] = {}
-        for i, p in enumerate(self.parameters):
+        blocks = dict(zip([p.name for p in self.sequences], self.sequence_blocks, strict=True))
+        scalar_index = {p.name: i for i, p in enumerate(self.scalars)}
+        for p in self.parameters:
+            if isinstance(p, SequenceParameter):
+                start, L, A = blocks[p.name]
+                letters = np.asarray(list(p.alphabet))[U[:, start : start + L * A].reshape(-1, L, A).argmax(-1)]
+                data[p.name] = ["".join(row) for row in letters]
+                continue
+            i = scalar_index[p.name]
             u = U[:, i]
             if isinstance(p, CategoricalParameter):
                 idx = np.clip(np.rint(u), 0, len(p.values) - 1).astype(int)
@@ -108,8 +151,8 @@ class SearchSpace:
         for c in self.constraints:
             idx, coef, shift = [], [], 0.0
             for name, a in c.coefficients.items():
-                i = self.names.index(name)
-                low, high = self.parameters[i].bounds  # type: ignore[union-attr]
+                i = self.column(name)
+                low, high = self.scalars[i].bounds  # type: ignore[union-attr]
                 idx.append(i)
                 coef.append(a * (high - low))
                 shift += a * low
@@ -137,8 +180,9 @@ class SearchSpace:
         if equalities:
             X = self._polytope_sample(max(n, 64), seed)
         else:
-            engine = torch.quasirandom.SobolEngine(self.d, scramble=True, seed=seed)
-            X = self._from_unit_cube(engine.draw(max(256, 16 * n), dtype=torch.double))
+            engine = torch.quasirandom.SobolEngine(max(len(self.scalars), 1), scramble=True, seed=seed)
+            S = engine.draw(max(256, 16 * n), dtype=torch.double)[:, : len(self.scalars)]
+            X = self._from_unit_cube(torch.cat([S, self._random_sequences(len(S), seed)], dim=-1))
             if self.feasible(self.decode(X)).sum() < n:
                 X = torch.cat([X, self._polytope_sample(max(n, 64), seed)])
         X = X[torch.as_tensor(self.feasible(self.decode(X)))]
@@ -158,24 +202,40 @@ class SearchSpace:
         from botorch.utils.sampling import get_polytope_samples
 
         inequalities, equalities = self.botorch_constraints()
-        X = get_polytope_samples(n, self.bounds, inequalities or None, equalities or None, seed=seed, n_burnin=500)
-        return self.snap(X)
+        k = len(self.scalars)
+        X = get_polytope_samples(
+            n, self.bounds[:, :k], inequalities or None, equalities or None, seed=seed, n_burnin=500
+        )
+        return self.snap(torch.cat([X, self._random_sequences(len(X), seed)], dim=-1))
+
+    def _random_sequences(self, n: int, seed: int) -> Tensor:
+        """`n` uniformly random sequences for every sequence parameter, one-hot encoded."""
+        generator = torch.Generator().manual_seed(seed)
+        blocks = []
+        for _, L, A in self.sequence_blocks:
+            letters = torch.randint(A, (n, L), generator=generator)
+            blocks.append(torch.nn.functional.one_hot(letters, A).double().reshape(n, L * A))
+        return torch.cat(blocks, dim=-1) if blocks else torch.zeros(n, 0, dtype=torch.double)
 
     def snap(self, X: Tensor) -> Tensor:
-        """Round encoded categorical codes and integer levels to their nearest valid value."""
+        """Round categorical codes and integer levels to the nearest valid value; sequences to one-hot."""
         X = X.clone()
         for i in self.cat_dims:
             X[:, i] = torch.round(X[:, i])
         for i, levels in self.discrete_dims.items():
             m = len(levels) - 1
             X[:, i] = torch.round(X[:, i] * m) / m
+        for start, L, A in self.sequence_blocks:
+            block = X[:, start : start + L * A].reshape(-1, L, A)
+            hot = torch.nn.functional.one_hot(block.argmax(-1), A).to(X)
+            X[:, start : start + L * A] = hot.reshape(-1, L * A)
         return X
 
     def _checked(self, c: LinearConstraint) -> LinearConstraint:
         for name in c.coefficients:
             p = self.parameters[self.names.index(name)]
-            if isinstance(p, CategoricalParameter) or getattr(p, "log", False):
-                kind = "categorical" if isinstance(p, CategoricalParameter) else "log-scaled"
+            if isinstance(p, CategoricalParameter | SequenceParameter) or getattr(p, "log", False):
+                kind = "log-scaled" if getattr(p, "log", False) else p.type
                 raise InputError(
                     f"constraint {c.text!r} uses {name!r}, which is {kind}. Linear constraints "
                     "may only use continuous (not log) or integer parameters."
@@ -186,6 +246,27 @@ class SearchSpace:
                     "Equalities may only use continuous parameters."
                 )
         return c
+
+
+def one_hot(values: pd.Series | Sequence[str], p: SequenceParameter) -> np.ndarray:
+    """Encode strings of `p`'s alphabet and length as an `n x (L * A)` position-major one-hot array.
+
+    Raises:
+        InputError: If a string has the wrong length or a letter outside the alphabet.
+    """
+    lookup = {letter: a for a, letter in enumerate(p.alphabet)}
+    A = len(p.alphabet)
+    strings = [str(v) for v in values]
+    out = np.zeros((len(strings), p.length * A))
+    for row, s in enumerate(strings):
+        bad = [c for c in s if c not in lookup]
+        if len(s) != p.length or bad:
+            raise InputError(
+                f"`{p.name}` must be a string of {p.length} letters from {p.alphabet!r}. Got {s!r} instead. "
+                "Fix the sequence or the parameter's alphabet and length."
+            )
+        out[row, [i * A + lookup[c] for i, c in enumerate(s)]] = 1.0
+    return out
 
 
 def _is_cat(p: AnyParameter) -> bool:
