@@ -1,0 +1,271 @@
+"""Gradient-based inverse design: many starts, descended at once through a differentiable surrogate.
+
+All starts live in one batched tensor (`RelaxedDesigns`). Adam takes projected steps with a
+cyclical (cosine, warm-restart) step size; after each cycle the worst quarter of the starts are
+replaced by fresh random designs. Outcome constraints enter by an augmented Lagrangian whose
+multipliers and penalty grow every few steps. Several objectives are summed with their weights,
+or combined by PCGrad (conflicting per-objective gradients are projected off each other).
+Categorical and sequence parameters are relaxed one-hot vectors whose softmax temperature anneals;
+the last 30 % of the steps use the straight-through estimator. Then every discrete choice is made,
+discrete choices are polished by the surrogate, and `n` distinct designs are ranked and returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from design.errors import InputError
+from design.goals import Objective, SafetyLimit
+from design.inverse_goals import Goal, as_goals, outcome_names
+from design.inverse_relax import RelaxedDesigns
+from design.inverse_score import Scorer, outcome_scale
+from design.inverse_select import Neighbourhood, describe, polish, select_distinct
+from design.space import SearchSpace
+from surrogates.protocol import Surrogate
+
+_HARD_FRACTION = 0.3  # share of the steps that use the straight-through (hard) forward pass
+
+
+@dataclass
+class InverseOptions:
+    """How hard and how carefully inverse design searches (defaults suit small, smooth problems).
+
+    Attributes:
+        steps: Adam steps in total.
+        lr: Peak step size (unit-cube coordinates and logits).
+        cycles: Cosine step-size cycles; after each but the last, the worst quarter of starts restart.
+        kappa: Uncertainty penalty: objectives use `mean -/+ kappa * sd`, constraints the pessimistic bound.
+        pcgrad: Combine several objectives by PCGrad instead of a plain weighted sum.
+        train_X: `N x d` encoded training designs, for the `distance_to_data` column.
+        nudge_from: One design (a one-row DataFrame in user units) to start every start from.
+        radius: In nudge mode, the largest Euclidean distance of the scalar coordinates (unit cube)
+            from `nudge_from`, and the largest fraction of positions changed in each sequence.
+        smooth_groups: Ordered groups of parameter names (e.g. depths along a pad) to keep smooth.
+        smooth_weight: Weight of the penalty on squared differences of neighbours in those groups.
+        tolerance: Manufacturing tolerance, as a standard deviation in unit-cube coordinates.
+        robust: Optimize the expected objective under that tolerance (prefers flat optima).
+        robust_samples: Monte-Carlo samples for the expected objective.
+        temperature: Softmax temperature at the first and at the last step.
+        min_distance: Designs closer than this (see `design_distance`) count as duplicates.
+        polish_rounds: Rounds of discrete polishing (best single change per round).
+    """
+
+    steps: int = 150
+    lr: float = 0.05
+    cycles: int = 3
+    kappa: float = 1.0
+    pcgrad: bool = False
+    train_X: Tensor | None = None
+    nudge_from: pd.DataFrame | None = None
+    radius: float = 0.1
+    smooth_groups: Sequence[Sequence[str]] = field(default_factory=list)
+    smooth_weight: float = 0.0
+    tolerance: float = 0.02
+    robust: bool = False
+    robust_samples: int = 8
+    temperature: tuple[float, float] = (1.0, 0.05)
+    min_distance: float = 0.05
+    polish_rounds: int = 3
+
+
+def inverse_design(
+    model: Surrogate,
+    space: SearchSpace,
+    goals: Iterable[str | Goal | Objective | SafetyLimit] | dict[str, Any],
+    n: int = 8,
+    starts: int = 1024,
+    seed: int = 0,
+    outcomes: Sequence[str] | None = None,
+    options: InverseOptions | None = None,
+) -> pd.DataFrame:
+    """Find `n` distinct designs that meet the goals according to the surrogate `model`.
+
+    Args:
+        model: A surrogate with `posterior(X)` returning `mean` and `variance` (`batch x n x m`),
+            differentiable in `X` (a botorch GP, a `NeuralEnsemble`, ...), on `space`'s encoding.
+        space: The search space.
+        goals: Goal strings (`"friction_coeff=min"`, `"load>=50"`, `"x=target:3.0±0.1"`, see
+            `design.inverse_goals`), `Goal`, `Objective` or `SafetyLimit` objects, or a campaign
+            config dict (its objectives and safety limits).
+        n: Number of designs to return.
+        starts: Number of simultaneous starts.
+        seed: Seed for the starts and restarts; the same seed gives the same designs.
+        outcomes: Names of the model's outputs in order (default: the goals' outcomes in order
+            of first mention, which must then number `model.num_outputs`).
+        options: Effort, trust, nudge, smoothness and robustness settings.
+
+    Returns:
+        Up to `n` rows, best first: the parameters in user units; `<outcome>_mean` and
+        `<outcome>_sd` per outcome; `met: <goal>` per goal and `all_met` (on the predicted mean);
+        `objective` (the merit minimized, lower is better), `expected_objective` (under the
+        manufacturing tolerance), `hessian_max_eig` (curvature of the objective; small is flat
+        and robust), `distance_to_data` when `options.train_X` is given, and `rank`.
+
+    Raises:
+        InputError: If a goal is malformed or names an outcome the model does not have, or if no
+            feasible design is found.
+
+    Example:
+        >>> designs_df = inverse_design(model, space, ["friction_coeff=min", "load_N>=0.8"], n=4, starts=256)
+    """
+    opts = options or InverseOptions()
+    goal_list = as_goals(goals)
+    names = list(outcomes) if outcomes is not None else outcome_names(goal_list)
+    m = int(getattr(model, "num_outputs", len(names)))
+    unknown = [g.name for g in goal_list if g.name not in names]
+    if unknown or len(names) != m:
+        raise InputError(
+            f"goals must name outcomes of the model ({names}, {m} output(s)). Got {unknown or names} instead. "
+            "Pass `outcomes` with the model's output names in order, or fix the goal names."
+        )
+    if n < 1 or starts < 1:
+        raise InputError(f"n and starts must be >= 1. Got n={n}, starts={starts} instead.")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _run(model, space, goal_list, names, n, starts, seed, opts)
+
+
+def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # noqa: ANN001
+    center, X0 = None, space.sample(starts, seed=seed)
+    if opts.nudge_from is not None:
+        center = space.encode(opts.nudge_from.iloc[:1])[0]
+        X0 = center.expand(starts, -1).clone()
+        X0[:, _box(space)] += 0.25 * opts.radius * torch.randn(starts, len(_box(space)), dtype=torch.double)
+    if len(X0) == 0:
+        raise InputError("the search space has no feasible design. Check its linear constraints.")
+    scorer = Scorer(model, goals, names, outcome_scale(model, X0, len(names)), opts.kappa)
+    relaxed = RelaxedDesigns(space, X0, center, opts.radius if center is not None else None)
+    relaxed.project(sweeps=20)
+    _descend(relaxed, scorer, opts, seed)
+    hood = Neighbourhood(space, center, opts.radius if center is not None else None)
+    X = hood.repair(relaxed.discrete(), relaxed)
+    if center is not None:  # the start itself is always a candidate, so nudging never ends empty-handed
+        X = torch.cat([X, space.snap(center[None])])
+    keep = torch.as_tensor(space.feasible(space.decode(X))) & hood.within(X)
+    if not keep.any():
+        raise InputError("no design found satisfies the linear constraints. Check that they leave room.")
+    X = X[keep]
+    X = select_distinct(X, scorer, space, max(4 * n, n + 8), opts.min_distance)  # diverse candidates to polish
+    X = polish(X, scorer, hood, opts.polish_rounds)
+    X = select_distinct(X, scorer, space, n, opts.min_distance)
+    return describe(X, scorer, space, opts)
+
+
+def _descend(relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, seed: int) -> None:
+    params = relaxed.parameters()
+    optimizer = torch.optim.Adam(params, lr=opts.lr)
+    n_con = sum(g.is_constraint for g in scorer.goals)
+    lam = torch.zeros(relaxed.n, n_con, dtype=torch.double)
+    rho = 1.0
+    al_every = max(5, opts.steps // 10)
+    cycle = max(1, opts.steps // max(1, opts.cycles))
+    t0, t1 = opts.temperature
+    smooth = _smooth_pairs(relaxed, opts.smooth_groups)
+    for step in range(opts.steps):
+        phase = step % cycle
+        for group in optimizer.param_groups:
+            group["lr"] = opts.lr * 0.5 * (1 + np.cos(np.pi * phase / cycle)) + 1e-3 * opts.lr
+        temperature = t0 * (t1 / t0) ** (step / max(1, opts.steps - 1))
+        hard = step >= (1 - _HARD_FRACTION) * opts.steps
+        X = relaxed.X(temperature, hard)
+        objectives, violations = _robust_terms(scorer, X, relaxed, opts) if opts.robust else scorer.terms(X)
+        augmented = ((lam + rho * violations).clamp(min=0.0) ** 2 - lam**2).sum(-1) / (2 * rho)
+        penalty = augmented + _smoothness(relaxed, smooth, opts.smooth_weight)
+        optimizer.zero_grad()
+        if opts.pcgrad and objectives.shape[-1] > 1:
+            _pcgrad(objectives, penalty, params)
+        else:
+            (objectives.sum(-1) + penalty).sum().backward()
+        optimizer.step()
+        relaxed.project()
+        if (step + 1) % al_every == 0 and n_con:
+            lam = (lam + rho * violations.detach()).clamp(min=0.0)
+            rho = min(rho * 2.0, 1e4)
+        last_of_cycle = phase == cycle - 1 and step < opts.steps - cycle
+        if last_of_cycle and opts.nudge_from is None and relaxed.n >= 8:
+            worst = _worst_quarter(objectives.detach().sum(-1) + penalty.detach())
+            fresh = relaxed.space.sample(int(worst.sum()), seed=seed + 1 + step)
+            if len(fresh) == int(worst.sum()):
+                relaxed.reset(worst, fresh)
+                lam[worst] = 0.0
+
+
+def _robust_terms(scorer: Scorer, X: Tensor, relaxed: RelaxedDesigns, opts: InverseOptions) -> tuple[Tensor, Tensor]:
+    """Objective and violations averaged over `robust_samples` copies jittered by the tolerance."""
+    K, S = opts.robust_samples, X.shape[0]
+    noise = torch.zeros(K, *X.shape, dtype=X.dtype)
+    noise[..., relaxed.box] = opts.tolerance * torch.randn(K, S, len(relaxed.box), dtype=X.dtype)
+    upper = torch.full((X.shape[-1],), float("inf"), dtype=X.dtype)
+    upper[relaxed.box] = 1.0
+    jittered = torch.minimum((X.unsqueeze(0) + noise).clamp(min=0.0), upper)
+    objectives, violations = scorer.terms(jittered.reshape(K * S, -1))
+    return objectives.reshape(K, S, -1).mean(0), violations.reshape(K, S, -1).mean(0)
+
+
+def _pcgrad(objectives: Tensor, penalty: Tensor, params: list[Tensor]) -> None:
+    """PCGrad (Yu et al., 2020), per start: project each objective's gradient off those it conflicts with."""
+    S = objectives.shape[0]
+    grads = []
+    for k in range(objectives.shape[-1]):
+        g = torch.autograd.grad(objectives[:, k].sum(), params, retain_graph=True, allow_unused=True)
+        grads.append(torch.cat([_flat(gi, p, S) for gi, p in zip(g, params, strict=True)], dim=-1))
+    projected = []
+    for i, gi in enumerate(grads):
+        gi = gi.clone()
+        for j, gj in enumerate(grads):
+            if i != j:
+                dot = (gi * gj).sum(-1, keepdim=True)
+                gi = gi - dot.clamp(max=0.0) / (gj * gj).sum(-1, keepdim=True).clamp(min=1e-18) * gj
+        projected.append(gi)
+    total = torch.stack(projected).sum(0)
+    needs = isinstance(penalty, Tensor) and penalty.requires_grad
+    rest = torch.autograd.grad(penalty.sum(), params, allow_unused=True) if needs else [None] * len(params)
+    offset = 0
+    for p, r in zip(params, rest, strict=True):
+        size = p[0].numel() if p.numel() else 0
+        p.grad = total[:, offset : offset + size].reshape(p.shape) + (0 if r is None else r)
+        offset += size
+
+
+def _flat(g: Tensor | None, p: Tensor, S: int) -> Tensor:
+    return torch.zeros(S, p[0].numel() if p.numel() else 0, dtype=p.dtype) if g is None else g.reshape(S, -1)
+
+
+def _smooth_pairs(relaxed: RelaxedDesigns, groups: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+    """Pairs of neighbouring box coordinates in the ordered groups."""
+    position = {i: j for j, i in enumerate(relaxed.box)}
+    pairs = []
+    for group in groups:
+        cols = []
+        for name in group:
+            col = relaxed.space.column(name)
+            if col not in position:
+                raise InputError(f"smooth_groups may only name continuous or integer parameters. Got {name!r}.")
+            cols.append(position[col])
+        pairs += list(zip(cols[:-1], cols[1:], strict=True))
+    return pairs
+
+
+def _smoothness(relaxed: RelaxedDesigns, pairs: list[tuple[int, int]], weight: float) -> Tensor | float:
+    if not pairs or weight == 0:
+        return 0.0
+    a, b = zip(*pairs, strict=True)
+    return weight * ((relaxed.u[:, list(a)] - relaxed.u[:, list(b)]) ** 2).sum(-1)
+
+
+def _worst_quarter(loss: Tensor) -> Tensor:
+    k = max(1, loss.shape[0] // 4)
+    mask = torch.zeros_like(loss, dtype=torch.bool)
+    mask[torch.argsort(loss, descending=True)[:k]] = True
+    return mask
+
+
+def _box(space: SearchSpace) -> list[int]:
+    return [i for i in range(len(space.scalars)) if i not in space.cat_dims]

@@ -1,0 +1,82 @@
+"""How inverse design scores a batch of designs through a surrogate: objective terms and violations.
+
+Every quantity is "lower is better" and in units of each outcome's `scale` (the spread of the
+surrogate's predictions over the random starts), so that outcomes of very different size can be
+weighted against each other. With an uncertainty penalty `kappa`, a maximized outcome counts as
+`mean - kappa * sd` (a lower confidence bound), a minimized one as `mean + kappa * sd`, a
+constraint must hold for the pessimistic bound, and a target is scored by the expected squared
+error `(mean - target)^2 + kappa^2 sd^2`, so designs stay where the surrogate knows something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from design.inverse_goals import Goal
+from surrogates.protocol import Surrogate
+
+VIOLATION_WEIGHT = 100.0  # merit = objective + this * total violation, for polishing and ranking
+
+
+@dataclass
+class Scorer:
+    """Scores designs against goals through a model with outputs named `outcomes`.
+
+    Args:
+        model: Anything with `posterior(X)` (`batch x n x d` -> `batch x n x m` mean and variance).
+        goals: The goals.
+        outcomes: Names of the model's outputs, in order.
+        scale: A `m` tensor of outcome scales (see the module docstring).
+        kappa: The uncertainty penalty.
+    """
+
+    model: Surrogate
+    goals: Sequence[Goal]
+    outcomes: Sequence[str]
+    scale: Tensor
+    kappa: float = 1.0
+
+    def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive mean and standard deviation, each `S x m`, for a `S x d` batch."""
+        posterior = self.model.posterior(X.unsqueeze(-2))
+        mean = posterior.mean.squeeze(-2).double()
+        sd = posterior.variance.squeeze(-2).double().clamp(min=1e-18).sqrt()
+        return mean, sd
+
+    def terms(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """`(objectives, violations)`: `S x k` weighted objective terms and `S x c` constraint gaps (> 0 broken)."""
+        mean, sd = self.predict(X)
+        objectives, violations = [], []
+        for g in self.goals:
+            j = self.outcomes.index(g.name)
+            mu, s, scale = mean[:, j], sd[:, j], self.scale[j]
+            if g.kind == "minimize":
+                objectives.append(g.weight * (mu + self.kappa * s) / scale)
+            elif g.kind == "maximize":
+                objectives.append(-g.weight * (mu - self.kappa * s) / scale)
+            elif g.kind == "target":
+                r2 = ((mu - g.value) ** 2 + (self.kappa * s) ** 2) / g.tolerance**2  # type: ignore[operator]
+                objectives.append(g.weight * (torch.sqrt(1.0 + r2) - 1.0))  # pseudo-Huber: quadratic near, linear far
+            elif g.kind == ">=":
+                violations.append((g.value - (mu - self.kappa * s)) / scale)
+            else:
+                violations.append((mu + self.kappa * s - g.value) / scale)
+        S = X.shape[0]
+        stack = lambda t: torch.stack(t, dim=-1) if t else X.new_zeros(S, 0)  # noqa: E731
+        return stack(objectives), stack(violations)
+
+    def merit(self, X: Tensor) -> Tensor:
+        """A `S` tensor: summed objective terms plus a large weight on the total violation (lower is better)."""
+        objectives, violations = self.terms(X)
+        return objectives.sum(-1) + VIOLATION_WEIGHT * violations.clamp(min=0.0).sum(-1)
+
+
+def outcome_scale(model: Surrogate, X: Tensor, m: int) -> Tensor:
+    """Spread (standard deviation) of each predicted outcome over the designs `X`, never below 1e-9."""
+    with torch.no_grad():
+        mean = model.posterior(X.unsqueeze(-2)).mean.squeeze(-2).reshape(-1, m).double()
+    return mean.std(dim=0).clamp(min=1e-9) if mean.shape[0] > 1 else mean.abs().clamp(min=1.0)[0]
