@@ -1,0 +1,61 @@
+"""`valley design` through a local typer app: a table, a CSV, and one error line for bad goals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from campaigns import Campaign
+from campaigns.design_cli import design
+
+torch.set_num_threads(1)
+CONFIG = {
+    "name": "quad",
+    "parameters": [
+        {"name": "x1", "type": "continuous", "bounds": [0, 1]},
+        {"name": "x2", "type": "continuous", "bounds": [0, 1]},
+    ],
+    "objectives": [{"name": "f", "goal": "minimize"}],
+    "safety": [{"name": "c", "upper": 1.2}],
+}
+
+
+@pytest.fixture(scope="module")
+def campaign_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("design") / "camp"
+    camp = Campaign.create(path, CONFIG)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x1": rng.uniform(size=20), "x2": rng.uniform(size=20)})
+    df["f"] = (df["x1"] - 0.3) ** 2 + (df["x2"] - 0.6) ** 2
+    df["c"] = df["x1"] + df["x2"]
+    camp.add_measurements(df)
+    return path
+
+
+def app() -> typer.Typer:
+    local = typer.Typer()
+    local.command()(design)
+    local.command("noop")(lambda: None)  # two commands, so `design` is a subcommand as under `valley`
+    return local
+
+
+def test_design_writes_a_ranked_csv(campaign_dir, tmp_path):
+    out = tmp_path / "designs.csv"
+    args = ["design", str(campaign_dir), "-n", "3", "--starts", "64", "--constraint", "c<=0.8", "-o", str(out)]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert len(df) == 3 and list(df["rank"]) == [1, 2, 3]
+    assert {"f_mean", "f_sd", "c_mean", "met: c<=0.8", "distance_to_data", "hessian_max_eig"} <= set(df.columns)
+    assert df["all_met"].iloc[0] and (df["x1"] + df["x2"]).iloc[0] <= 0.85
+
+
+def test_bad_goal_is_one_error_line(campaign_dir):
+    result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--goal", "f=lowest"])
+    assert result.exit_code == 1 and "error:" in result.output and "not understood" in result.output
+    result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--goal", "g=min"])
+    assert result.exit_code == 1 and "outcomes of the campaign" in result.output
