@@ -1,0 +1,277 @@
+"""Benchmark of gradient-based inverse design on the bearing, the sequence oracle and the robot arm.
+
+For each problem: simulate a training set, fit a surrogate, then ask each method for `n` designs
+and re-simulate them. Methods: `gradient` (`design.inverse_design`), `training best` (the `n`
+best training rows, by the same merit on their measured outcomes), `random search` (the best of
+as many random designs scored by the surrogate as the gradient method made surrogate calls),
+`differential evolution` (scipy, on the surrogate, same call budget; continuous problems) or
+`GA on surrogate` (sequences, same budget), and for sequences `GA on oracle` (a GA that calls
+the oracle itself as often as the training set did). Reported per method: the share of designs
+meeting every goal when re-simulated, the median absolute error of target goals, the best true
+objective among designs that meet every goal, wall time, and designs per second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.optimize import differential_evolution
+
+from data import bearing, robot_arm, sequences
+from design.inverse import InverseOptions, inverse_design
+from design.inverse_goals import as_goals
+from design.inverse_score import Scorer, outcome_scale
+from design.inverse_select import select_distinct, verify_designs
+from design.parameters import ContinuousParameter, SequenceParameter
+from design.space import SearchSpace
+from surrogates import fit_outcome_models
+
+
+@dataclass
+class Problem:
+    name: str
+    space: SearchSpace
+    goals: list[str]
+    outcomes: list[str]
+    simulate: Callable[[pd.DataFrame, np.random.Generator | None], pd.DataFrame]
+    train_df: pd.DataFrame
+    best: Callable[[pd.DataFrame], float]  # best true objective among re-simulated designs meeting every goal
+
+
+def make_problems(n_train: int = 200, seed: int = 0) -> list[Problem]:
+    """The three benchmark problems with `n_train` simulated training rows (sequences get 2.5x as many)."""
+    grid = bearing.Grid(48, 24, 2)
+    bearing_df = bearing.generate_dataset(n_train, seed, grid=grid, progress=False)
+    threshold = float(np.quantile(bearing_df["load_N"], 0.95))
+    arm_df = robot_arm.generate_dataset(n_train, seed)
+    seq_df = sequences.generate_dataset(int(2.5 * n_train), seed)
+    return [
+        Problem(
+            "bearing",
+            SearchSpace([ContinuousParameter(**_box(p)) for p in bearing.config()["parameters"]]),
+            ["friction_coeff=min", f"load_N>={threshold:.4f}"],
+            ["friction_coeff", "load_N"],
+            lambda df, rng: bearing.simulate(df, rng, grid=grid),
+            bearing_df,
+            lambda df: float(df["friction_coeff_true"].min()),
+        ),
+        Problem(
+            "sequences",
+            SearchSpace([SequenceParameter(name="sequence", alphabet=sequences.ALPHABET, length=sequences.LENGTH)]),
+            ["fold_zscore>=3.0", "hydrophobic_fraction=target:0.4167±0.05"],
+            ["fold_zscore", "hydrophobic_fraction"],
+            sequences.simulate,
+            seq_df,
+            lambda df: float(df["fold_zscore_true"].max()),
+        ),
+        Problem(
+            "robot_arm",
+            SearchSpace([ContinuousParameter(**_box(p)) for p in robot_arm.config()["parameters"]]),
+            ["end_x=target:1.2±0.02", "end_y=target:0.9±0.02"],
+            ["end_x", "end_y"],
+            robot_arm.simulate,
+            arm_df,
+            lambda df: float(np.hypot(df["end_x_true"] - 1.2, df["end_y_true"] - 0.9).min()),
+        ),
+    ]
+
+
+def fit_surrogate(problem: Problem, seed: int = 0) -> tuple[object, str]:
+    """A `NeuralEnsemble` for sequences when `surrogates.ensemble` is available, else a GP per outcome."""
+    X = problem.space.encode(problem.train_df)
+    Y = torch.tensor(problem.train_df[problem.outcomes].to_numpy(dtype=float), dtype=torch.double)
+    torch.manual_seed(seed)
+    if problem.space.sequence_blocks:
+        try:
+            from surrogates.ensemble import NeuralEnsemble
+
+            model = NeuralEnsemble(n_members=5, sequence_blocks=problem.space.sequence_blocks, seed=seed).fit(X, Y)
+            return model, "NeuralEnsemble (CNN)"
+        except Exception as err:  # noqa: BLE001 - an ensemble still under construction falls back to a GP
+            note = f"GP (ensemble unavailable: {type(err).__name__})"
+            return fit_outcome_models(X, Y), note
+    return fit_outcome_models(X, Y), "GP"
+
+
+def run_inverse_benchmark(
+    n: int = 8,
+    starts: int = 1024,
+    steps: int = 150,
+    n_train: int = 200,
+    seed: int = 0,
+    problems: list[str] | None = None,
+) -> pd.DataFrame:
+    """Run every method on every problem; one row per (problem, method).
+
+    Args:
+        n: Designs asked of every method.
+        starts: Gradient starts (the call budget of the other surrogate methods follows from it).
+        steps: Gradient steps.
+        n_train: Training rows per problem (sequences: 2.5x).
+        seed: Seed of data, surrogates and methods.
+        problems: Subset of `bearing`, `sequences`, `robot_arm` (default all).
+
+    Returns:
+        Columns `problem`, `surrogate`, `method`, `surrogate_calls`, `met_all` (share of designs
+        meeting every goal when re-simulated), `median_target_error`, `best_true_objective`,
+        `seconds`, `designs_per_s`. `best_true_objective` is the lowest friction coefficient
+        (bearing), the highest Z-score (sequences) or the smallest end-point miss in m (arm).
+    """
+    torch.set_num_threads(1)
+    rows = []
+    for problem in make_problems(n_train, seed):
+        if problems and problem.name not in problems:
+            continue
+        model, surrogate = fit_surrogate(problem, seed)
+        goals = as_goals(problem.goals)
+        options = InverseOptions(steps=steps, train_X=problem.space.encode(problem.train_df))
+        budget = starts * steps
+        scorer = Scorer(model, goals, problem.outcomes, outcome_scale(model, problem.space.sample(256, seed), 2))
+        runs: dict[str, tuple[pd.DataFrame, float, int]] = {}
+        t = time.perf_counter()
+        runs["gradient"] = (
+            inverse_design(model, problem.space, goals, n, starts, seed, problem.outcomes, options),
+            time.perf_counter() - t,
+            budget,
+        )
+        t = time.perf_counter()
+        runs["training best"] = (_training_best(problem, goals, n), time.perf_counter() - t, 0)
+        t = time.perf_counter()
+        runs["random search"] = (_random_search(problem, scorer, n, budget, seed), time.perf_counter() - t, budget)
+        t = time.perf_counter()
+        if problem.space.sequence_blocks:
+            runs["GA on surrogate"] = (_ga_surrogate(problem, scorer, n, budget, seed), time.perf_counter() - t, budget)
+            t = time.perf_counter()
+            runs["GA on oracle"] = (
+                _ga_oracle(problem, goals, n, len(problem.train_df), seed),
+                time.perf_counter() - t,
+                0,
+            )
+        else:
+            runs["differential evolution"] = (_de(problem, scorer, n, budget, seed), time.perf_counter() - t, budget)
+        for method, (designs_df, seconds, calls) in runs.items():
+            rows.append(
+                {"problem": problem.name, "surrogate": surrogate, "method": method, "surrogate_calls": calls}
+                | _score(problem, designs_df, goals)
+                | {"seconds": seconds, "designs_per_s": len(designs_df) / seconds}
+            )
+    return pd.DataFrame(rows)
+
+
+def _score(problem: Problem, designs_df: pd.DataFrame, goals) -> dict[str, float]:  # noqa: ANN001
+    checked = verify_designs(designs_df[problem.space.names], problem.simulate, goals)
+    errors = [np.abs(checked[f"{g.name}_true"] - g.value) for g in goals if g.kind == "target"]
+    met = checked[checked["all_met_true"]]
+    best = problem.best(met) if len(met) else float("nan")
+    return {
+        "met_all": float(checked["all_met_true"].mean()),
+        "median_target_error": float(np.median(np.concatenate(errors))) if errors else float("nan"),
+        "best_true_objective": best,
+    }
+
+
+def _training_best(problem: Problem, goals, n: int) -> pd.DataFrame:  # noqa: ANN001
+    df = problem.train_df
+    Y = torch.tensor(df[problem.outcomes].to_numpy(dtype=float), dtype=torch.double)
+    exact = Scorer(_Lookup(Y), goals, problem.outcomes, Y.std(0).clamp(min=1e-9), kappa=0.0)
+    X = torch.arange(len(df), dtype=torch.double)[:, None]
+    order = torch.argsort(exact.merit(X))[:n]
+    return df.iloc[order.numpy()].reset_index(drop=True)
+
+
+def _random_search(problem: Problem, scorer: Scorer, n: int, budget: int, seed: int) -> pd.DataFrame:
+    best_X, best_merit = [], []
+    chunk = 8192
+    for k in range(0, budget, chunk):
+        X = _uniform(problem.space, min(chunk, budget - k), seed + 1 + k)
+        with torch.no_grad():
+            merit = scorer.merit(X)
+        keep = torch.argsort(merit)[: 4 * n]
+        best_X.append(X[keep])
+        best_merit.append(merit[keep])
+    X = torch.cat(best_X)[torch.argsort(torch.cat(best_merit))[: 8 * n]]
+    return problem.space.decode(select_distinct(X, scorer, problem.space, n, 0.05))
+
+
+def _de(problem: Problem, scorer: Scorer, n: int, budget: int, seed: int) -> pd.DataFrame:
+    """`n` differential-evolution runs (different seeds), sharing the call budget equally."""
+    d = problem.space.d
+    popsize = 15
+    maxiter = max(1, budget // n // (popsize * d) - 1)
+
+    def merit(U: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return scorer.merit(torch.as_tensor(np.atleast_2d(U.T), dtype=torch.double)).numpy()
+
+    found = []
+    for k in range(n):
+        result = differential_evolution(
+            merit,
+            [(0.0, 1.0)] * d,
+            popsize=popsize,
+            maxiter=maxiter,
+            seed=seed + k,
+            vectorized=True,
+            polish=False,
+            tol=0,
+        )
+        found.append(result.x)
+    return problem.space.decode(torch.tensor(np.array(found)))
+
+
+def _ga_surrogate(problem: Problem, scorer: Scorer, n: int, budget: int, seed: int) -> pd.DataFrame:
+    def score(strings: list[str]) -> np.ndarray:
+        X = problem.space.encode(pd.DataFrame({"sequence": strings}))
+        with torch.no_grad():
+            return -scorer.merit(X).numpy()
+
+    found = sequences.genetic_algorithm(score, budget, seed, population=256)
+    X = problem.space.encode(found.head(8 * n)[["sequence"]])
+    return problem.space.decode(select_distinct(X, scorer, problem.space, n, 0.05))
+
+
+def _ga_oracle(problem: Problem, goals, n: int, budget: int, seed: int) -> pd.DataFrame:  # noqa: ANN001
+    """A GA on the oracle itself, with as many calls as the training set used; the merit of true values."""
+    Y_train = torch.tensor(problem.train_df[problem.outcomes].to_numpy(dtype=float), dtype=torch.double)
+    scale = Y_train.std(0).clamp(min=1e-9)
+
+    def score(strings: list[str]) -> np.ndarray:
+        Y = torch.tensor(problem.simulate(pd.DataFrame({"sequence": strings}), None)[problem.outcomes].to_numpy())
+        exact = Scorer(_Lookup(Y), goals, problem.outcomes, scale, kappa=0.0)
+        return -exact.merit(torch.arange(len(Y), dtype=torch.double)[:, None]).numpy()
+
+    found = sequences.genetic_algorithm(score, budget, seed)
+    return found.head(n)[["sequence"]].reset_index(drop=True)
+
+
+class _Lookup:
+    """A 'surrogate' that returns known outcomes: `X[:, 0]` indexes the rows of `Y` (for exact merits)."""
+
+    def __init__(self, Y: torch.Tensor):
+        self.Y, self.num_outputs = Y, Y.shape[-1]
+
+    def posterior(self, X: torch.Tensor, observation_noise: bool = False):  # noqa: ANN201
+        from types import SimpleNamespace
+
+        mean = self.Y[X[..., 0].long()]
+        return SimpleNamespace(mean=mean, variance=torch.zeros_like(mean))
+
+
+def _uniform(space: SearchSpace, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    k = len(space.scalars)
+    U = torch.rand(n, k, generator=g, dtype=torch.double)
+    blocks = []
+    for _, L, A in space.sequence_blocks:
+        letters = torch.randint(A, (n, L), generator=g)
+        blocks.append(torch.nn.functional.one_hot(letters, A).double().reshape(n, L * A))
+    return torch.cat([U, *blocks], dim=-1)
+
+
+def _box(p: dict) -> dict:
+    return {"name": p["name"], "bounds": tuple(p["bounds"])}
