@@ -1,7 +1,7 @@
 """Baseline optimizers for the benchmark: random designs, plain BoTorch and Ax, on a bundled system.
 
-Each runner plays the same game as `run_simulated_campaign`: an initial design of `n_initial`
-points, then `rounds` batches of `batch`, every batch measured with noise by
+Each runner plays the same game as `run_simulated_campaign`: a given initial design
+(`initial_df`, the same for every method), then `rounds` batches of `batch`, every batch measured with noise by
 `system.simulate(designs_df, rng)` and fed back before the next. Each returns its trace: one
 row per proposed design with `round`, `seconds` (wall time spent proposing its batch, divided by
 the batch size) and one column per parameter in user units. Scoring is left to the benchmark.
@@ -40,39 +40,39 @@ from design.constraints import parse_constraint
 BotorchConstraint = tuple[Tensor, Tensor, float]
 
 
-def run_random(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
+def run_random(system: System, rounds: int, batch: int, initial_df: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Uniform random designs (`data.sample_designs`), in the same rounds as a campaign.
 
     Args:
         system: A bundled system (`data.get_system`).
         rounds: Batches after the initial design.
         batch: Designs per batch.
-        n_initial: Size of the initial design.
+        initial_df: The designs measured first (one column per parameter, user units).
         seed: Seeds every random choice of the run (and, for the others, the measurement noise).
 
     Returns:
         The run's trace: `round`, `seconds` (per design) and one column per parameter.
 
     Example:
-        >>> trace_df = run_random(get_system("gardner"), rounds=2, batch=3, n_initial=3, seed=0)
+        >>> initial_df = sample_designs(get_system("gardner").config, 3, np.random.default_rng(0))
+        >>> trace_df = run_random(get_system("gardner"), rounds=2, batch=3, initial_df=initial_df, seed=0)
     """
     rng = np.random.default_rng(seed)
     traces = []
     for r in range(rounds + 1):
-        n = n_initial if r == 0 else batch
         start = time.perf_counter()
-        designs_df = sample_designs(system.config, n, rng)
+        designs_df = initial_df if r == 0 else sample_designs(system.config, batch, rng)
         traces.append(_trace(designs_df, r, time.perf_counter() - start))
     return pd.concat(traces, ignore_index=True)
 
 
-def run_botorch(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
-    """Plain BoTorch: Sobol start, one `SingleTaskGP` per outcome, constrained qLogNEI batches.
+def run_botorch(system: System, rounds: int, batch: int, initial_df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Plain BoTorch: one `SingleTaskGP` per outcome, constrained qLogNEI batches.
 
     Arguments and trace as for `run_random`.
 
     Example:
-        >>> trace_df = run_botorch(get_system("gardner"), rounds=2, batch=3, n_initial=3, seed=0)
+        >>> trace_df = run_botorch(get_system("gardner"), rounds=2, batch=3, initial_df=initial_df, seed=0)
     """
     params = system.config["parameters"]
     bounds = torch.tensor([_box(p) for p in params], dtype=torch.double).T
@@ -87,7 +87,7 @@ def run_botorch(system: System, rounds: int, batch: int, n_initial: int, seed: i
         with torch.random.fork_rng():
             torch.manual_seed(1000 * seed + r)
             if r == 0:
-                X_new = _sobol_start(bounds, n_initial, inequalities, seed)
+                X_new = _numbers(initial_df, params)
             else:
                 X_new = _next_batch(system, X, Y, bounds, inequalities, batch, seed=1000 * seed + r)
         X_new = _round_discrete(X_new, params)
@@ -100,10 +100,10 @@ def run_botorch(system: System, rounds: int, batch: int, n_initial: int, seed: i
     return pd.concat(traces, ignore_index=True)
 
 
-def run_ax(system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
-    """Ax's `Client` with its default ("fast") generation strategy and `n_initial` starting trials.
+def run_ax(system: System, rounds: int, batch: int, initial_df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Ax's `Client` with its default ("fast") generation strategy, the initial designs attached as trials.
 
-    Ax starts with the center of the box and Sobol points, then switches to its BoTorch model.
+    The attached trials count as Ax's initialization, so it goes straight to its BoTorch model.
     It may hand out fewer trials than asked for (it does so when it switches), so each batch is
     topped up with further calls until it has its full size, pending trials being known to Ax.
     Arguments and trace as for `run_random`.
@@ -112,7 +112,7 @@ def run_ax(system: System, rounds: int, batch: int, n_initial: int, seed: int) -
         ImportError: If Ax is not installed (`pip install 'valley[bench]'`).
 
     Example:
-        >>> trace_df = run_ax(get_system("gardner"), rounds=2, batch=3, n_initial=3, seed=0)
+        >>> trace_df = run_ax(get_system("gardner"), rounds=2, batch=3, initial_df=initial_df, seed=0)
     """
     from ax import Client
 
@@ -126,8 +126,8 @@ def run_ax(system: System, rounds: int, batch: int, n_initial: int, seed: int) -
             objective=system.objective if system.maximize else f"-{system.objective}",
             outcome_constraints=_ax_outcome_constraints(system.config["safety"]) or None,
         )
-        client.configure_generation_strategy(initialization_budget=n_initial, initialization_random_seed=seed)
-        return _ax_campaign(client, system, rounds, batch, n_initial, seed)
+        client.configure_generation_strategy(initialization_budget=len(initial_df), initialization_random_seed=seed)
+        return _ax_campaign(client, system, rounds, batch, initial_df, seed)
 
 
 def _trace(designs_df: pd.DataFrame, round_: int, seconds: float) -> pd.DataFrame:
@@ -162,21 +162,15 @@ def _inequalities(config: dict[str, Any]) -> list[BotorchConstraint]:
     return out
 
 
-def _satisfied(X: Tensor, inequalities: list[BotorchConstraint]) -> Tensor:
-    ok = torch.ones(X.shape[0], dtype=torch.bool)
-    for indices, coefficients, rhs in inequalities:
-        ok &= X[:, indices] @ coefficients >= rhs - 1e-9
-    return ok
-
-
-def _sobol_start(bounds: Tensor, n: int, inequalities: list[BotorchConstraint], seed: int) -> Tensor:
-    """The first `n` scrambled-Sobol points of the box that meet the linear constraints."""
-    engine = torch.quasirandom.SobolEngine(bounds.shape[1], scramble=True, seed=seed)
-    X = bounds[0] + (bounds[1] - bounds[0]) * engine.draw(max(1024, 64 * n), dtype=torch.double)
-    X = X[_satisfied(X, inequalities)]
-    if len(X) < n:
-        raise ValueError(f"Only {len(X)} Sobol points of 1024 meet the constraints; {n} are needed.")
-    return X[:n]
+def _numbers(designs_df: pd.DataFrame, params: list[dict[str, Any]]) -> Tensor:
+    """Designs in user units as a tensor, a categorical as its code `0 .. k - 1` (inverse of `_designs`)."""
+    columns = []
+    for parameter in params:
+        values = designs_df[parameter["name"]]
+        if parameter["type"] == "categorical":
+            values = values.astype(str).map(list(parameter["values"]).index)
+        columns.append(torch.tensor(values.to_numpy(dtype=float), dtype=torch.double))
+    return torch.stack(columns, dim=-1)
 
 
 def _next_batch(
@@ -251,13 +245,16 @@ def _designs(X: Tensor, params: list[dict[str, Any]]) -> pd.DataFrame:
 # -- Ax ---------------------------------------------------------------------------------------
 
 
-def _ax_campaign(client, system: System, rounds: int, batch: int, n_initial: int, seed: int) -> pd.DataFrame:
+def _ax_campaign(client, system: System, rounds: int, batch: int, initial_df: pd.DataFrame, seed: int) -> pd.DataFrame:
     names = [p["name"] for p in system.config["parameters"]]
     rng = np.random.default_rng(seed)
     traces = []
     for r in range(rounds + 1):
         start = time.perf_counter()
-        trials = _ax_batch(client, n_initial if r == 0 else batch)
+        if r == 0:
+            trials = {client.attach_trial(_ax_values(row)): row for row in initial_df[names].to_dict("records")}
+        else:
+            trials = _ax_batch(client, batch)
         seconds = time.perf_counter() - start
         designs_df = pd.DataFrame([dict(trials[i]) for i in trials])[names]
         measured_df = system.simulate(designs_df, rng)
@@ -289,6 +286,11 @@ def _quiet_ax() -> Iterator[None]:
     finally:
         for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
+
+
+def _ax_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A design row as Ax wants a parameterization: plain Python numbers and strings."""
+    return {name: value.item() if hasattr(value, "item") else value for name, value in row.items()}
 
 
 def _ax_parameter(parameter: dict[str, Any]):

@@ -1,8 +1,10 @@
 """Benchmark Valley against random designs, plain BoTorch and Ax on the bundled simulated systems.
 
-Every method gets the same budget on a problem: an initial design of `d + 1` points (`d`
-parameters), then `rounds` batches of `batch`, each batch measured with noise by the system's
-simulator before the next is proposed, with the same seeds. Scores use the noise-free outcomes
+Every method gets the same budget on a problem and seed: the same initial design of `d + 1`
+points (`d` parameters; see `initial_designs`), then `rounds` batches of `batch`, each batch
+measured with noise by the system's simulator before the next is proposed. As in the safe-BO
+literature (SafeOpt assumes a non-empty safe seed set), the initial design holds one design known
+to be safe; the other `d` are uniformly random, so some of them break limits. Scores use the noise-free outcomes
 (`system.simulate(designs_df, None)`), never the noisy measurements the methods saw:
 
 - best safe value: the best true objective among the experiments whose true outcomes meet every
@@ -10,7 +12,7 @@ simulator before the next is proposed, with the same seeds. Scores use the noise
 - gap: how far that is from the system's `best_safe_value`, relative to its size, signed so that
   0 is optimal and larger is worse (infinite when no experiment was safe);
 - unsafe fraction: the fraction of the proposals after the initial design whose true outcomes
-  break a safety limit (the initial design is blind for every method);
+  break a safety limit (the initial design is the same for every method);
 - seconds per proposal: wall time spent proposing (fitting and optimizing included, simulating
   not), divided by the number of designs proposed, initial design included.
 
@@ -38,7 +40,7 @@ from rich.table import Table
 
 from campaigns.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
-from data import System, get_system, is_safe, list_systems
+from data import System, get_system, is_safe, list_systems, sample_designs
 
 AVAILABLE_METHODS = ["valley", "valley-safe-set", "random", "botorch", "ax"]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
@@ -194,9 +196,31 @@ def score(system: System, trace_df: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def initial_designs(system: System, n: int, seed: int) -> pd.DataFrame:
+    """The initial design every method starts from: one safe design, then `n - 1` random ones.
+
+    The safe one is the first of up to 100,000 uniformly random designs (`data.sample_designs`)
+    whose noise-free outcomes meet every safety limit: a random safe design, not a good one.
+
+    Raises:
+        ValueError: If none of those designs is safe.
+
+    Example:
+        >>> initial_df = initial_designs(get_system("spring"), 5, seed=0)
+    """
+    rng = np.random.default_rng([seed, 2024])
+    for _ in range(100):
+        candidates_df = sample_designs(system.config, 1000, rng)
+        safe = is_safe(system.simulate(candidates_df, None), system.config)
+        if safe.any():
+            seed_df = candidates_df[safe].iloc[:1]
+            return pd.concat([seed_df, sample_designs(system.config, n - 1, rng)], ignore_index=True)
+    raise ValueError(f"No safe design among 100,000 random ones of {system.name!r}; the benchmark needs one.")
+
+
 def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, workdir: Path) -> dict:
     system = get_system(problem)
-    n_initial = len(system.config["parameters"]) + 1
+    initial_df = initial_designs(system, len(system.config["parameters"]) + 1, seed)
     row: dict = {"problem": problem, "method": method, "seed": seed}
     start = time.perf_counter()
     try:
@@ -206,10 +230,10 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
                 if method == "valley-safe-set":
                     system = replace(system, config={**system.config, "safety_mode": "safe_set"})
                 directory = workdir / f"{problem}-{method}-seed{seed}"
-                trace_df = run_simulated_campaign(system, directory, rounds, batch, n_initial=n_initial, seed=seed)
+                trace_df = run_simulated_campaign(system, directory, rounds, batch, initial_df=initial_df, seed=seed)
             else:
                 runner = {"random": run_random, "botorch": run_botorch, "ax": run_ax}[method]
-                trace_df = runner(system, rounds, batch, n_initial, seed)
+                trace_df = runner(system, rounds, batch, initial_df, seed)
         row.update(score(system, trace_df), error="")
     except Exception as err:  # noqa: BLE001 - one failed run is reported, the others still count
         nan = np.nan

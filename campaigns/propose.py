@@ -30,8 +30,10 @@ from design import (
 )
 from design.safe_set import safe_set
 from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
+from surrogates.calibration import calibrate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
+WIDENED = 1.5  # say so when a safety model's uncertainty is widened more than this
 
 
 @dataclass
@@ -145,7 +147,12 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
         batch = _Batch(X_new[keep], ["optimize"] * int(keep.sum()))
         if not keep.all():
             batch = _top_up(acqf, batch, confident_pool(), n, "optimize")
-    if len(batch.roles) < n and config.safety:
+    if len(batch.roles) < n and config.safety_mode == "safe_set" and len(batch.roles) > 0:
+        notes.append(
+            f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
+            "proposed. Measure these and ask again: the safe set grows with every safe measurement."
+        )
+    elif len(batch.roles) < n and config.safety:
         batch = _closest_to_safe(config, model, pool(), batch, n, notes)
     if len(batch.roles) < n:
         notes.append(f"only {len(batch.roles)} distinct design(s) could be proposed.")
@@ -219,10 +226,17 @@ def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes
             warnings.simplefilter("always", SurrogateWarning)
             model = fit_outcome_models(X, Y, list(space.cat_dims), config.noise_sd)
         notes.extend(str(w.message) for w in caught if issubclass(w.category, SurrogateWarning))
-        return model
     except Exception as err:  # noqa: BLE001
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
         return None
+    limited = list(dict.fromkeys(config.outcomes.index(limit.name) for limit in config.safety))
+    for j, factor in zip(limited, calibrate(model, limited), strict=True):
+        if factor > WIDENED:
+            notes.append(
+                f"the model of {config.outcomes[j]!r} was overconfident in leave-one-out checks; "
+                f"its uncertainty was widened {factor:.1f}x before judging safety."
+            )
+    return model
 
 
 def _fit_feasibility(X: Tensor, failed: np.ndarray, notes: list[str]) -> FeasibilityModel | None:

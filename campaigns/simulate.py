@@ -23,6 +23,7 @@ def run_simulated_campaign(
     batch: int = 4,
     n_initial: int | None = None,
     seed: int = 0,
+    initial_df: pd.DataFrame | None = None,
     on_round: RoundCallback | None = None,
 ) -> pd.DataFrame:
     """Run a campaign on `system`'s simulator: an initial design, then `rounds` batches.
@@ -37,6 +38,8 @@ def run_simulated_campaign(
         batch: Designs per batch.
         n_initial: Size of the initial design; default the number of parameters + 1.
         seed: Seeds the campaign and the measurement noise.
+        initial_df: Designs to measure first instead of Valley's own initial design (the
+            benchmark gives every method the same ones); `n_initial` is then ignored.
         on_round: Called after each round with the round number and the history so far.
 
     Returns:
@@ -52,15 +55,18 @@ def run_simulated_campaign(
     history: list[pd.DataFrame] = []
     for r in range(rounds + 1):
         start = time.perf_counter()
-        proposals = camp.propose(n_initial if r == 0 else batch)
-        seconds = (time.perf_counter() - start) / max(len(proposals), 1)
-        designs = proposals[cfg.parameter_names].reset_index(drop=True)
+        if r == 0 and initial_df is not None:
+            designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
+        else:
+            proposals = camp.propose(n_initial if r == 0 else batch)
+            designs, method = proposals[cfg.parameter_names].reset_index(drop=True), proposals.attrs["method"]
+        seconds = (time.perf_counter() - start) / max(len(designs), 1)
         measured = system.simulate(designs, rng)
         camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
         true = system.simulate(designs, None).add_prefix("true_")
         rows = designs.join(measured).join(true)
         rows.insert(0, "seconds", seconds)
-        rows.insert(0, "method", proposals.attrs["method"])
+        rows.insert(0, "method", method)
         rows.insert(0, "round", r)
         history.append(rows)
         scored = _score(pd.concat(history, ignore_index=True), cfg)

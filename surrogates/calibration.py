@@ -1,0 +1,75 @@
+"""Widen a GP's predictive intervals when its leave-one-out errors say it is overconfident.
+
+A GP fitted by maximizing the marginal likelihood on a few points often claims more than it
+knows: its lengthscales come out long and its noise small, and its intervals are too narrow
+away from the data. For safety limits that is the dangerous direction. The check is exact
+leave-one-out cross-validation (Rasmussen & Williams 2006, sec. 5.4.2): with `K` the kernel
+matrix plus noise at the training points and `r = K^-1 (y - m)`, the prediction of point `i`
+from the others misses by `r_i / [K^-1]_ii` with variance `1 / [K^-1]_ii`, so
+`z_i = r_i / sqrt([K^-1]_ii)` should be standard normal. When the mean of `z_i^2` exceeds 1 the
+model is overconfident by the factor `c = sqrt(mean(z_i^2))`, and `inflate` multiplies the kernel
+and the noise by `c^2`: the posterior mean stays exactly where it was and every predictive
+variance grows by `c^2` (intervals never shrink: `c >= 1`).
+"""
+
+from __future__ import annotations
+
+import torch
+from botorch.models import ModelListGP
+from botorch.models.gpytorch import GPyTorchModel
+from gpytorch.kernels import ScaleKernel
+from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from torch import Tensor
+
+MAX_FACTOR = 10.0  # never widen by more than this: a few wild points should not erase all knowledge
+
+
+def loo_zscores(gp: GPyTorchModel) -> Tensor:
+    """Exact leave-one-out z-scores of a fitted exact GP at its training points (in its training units)."""
+    gp.train()
+    try:
+        with torch.no_grad():
+            X = gp.train_inputs[0]
+            prior = gp.likelihood(gp(X), X) if _fixed_noise(gp) else gp.likelihood(gp(X))
+            K = prior.covariance_matrix
+            L = torch.linalg.cholesky(K + 1e-9 * torch.eye(K.shape[-1], dtype=K.dtype))
+            K_inv = torch.cholesky_inverse(L)
+            r = K_inv @ (gp.train_targets - prior.mean).unsqueeze(-1)
+            return r.squeeze(-1) / K_inv.diagonal().clamp_min(1e-300).sqrt()
+    finally:
+        gp.eval()
+
+
+def calibration_factor(gp: GPyTorchModel) -> float:
+    """`sqrt(mean(z^2))` of the leave-one-out z-scores, at least 1 and at most `MAX_FACTOR`."""
+    z = loo_zscores(gp)
+    if z.numel() < 3 or not torch.isfinite(z).all():
+        return 1.0
+    return float(z.pow(2).mean().sqrt().clamp(1.0, MAX_FACTOR))
+
+
+def inflate(gp: GPyTorchModel, factor: float) -> GPyTorchModel:
+    """Scale the kernel and the noise of `gp` by `factor^2`, in place: same mean, wider intervals."""
+    if factor == 1.0:
+        return gp
+    gp.train()
+    scaled = ScaleKernel(gp.covar_module)
+    scaled.outputscale = factor**2
+    scaled.raw_outputscale.requires_grad_(False)
+    gp.covar_module = scaled.to(gp.train_targets)
+    gp.likelihood.noise = gp.likelihood.noise * factor**2
+    return gp.eval()
+
+
+def calibrate(model: ModelListGP, outputs: list[int]) -> list[float]:
+    """Widen the GPs at `outputs` of `model` by their leave-one-out factors; return the factors used."""
+    factors = []
+    for j in outputs:
+        factor = calibration_factor(model.models[j])
+        inflate(model.models[j], factor)
+        factors.append(factor)
+    return factors
+
+
+def _fixed_noise(gp: GPyTorchModel) -> bool:
+    return isinstance(gp.likelihood, FixedNoiseGaussianLikelihood)

@@ -1,0 +1,30 @@
+"""The benchmark's shared start: one known-safe design, the same for every method."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from campaigns.baselines import run_random
+from campaigns.benchmark import initial_designs, score
+from data import get_system, is_safe
+
+
+@pytest.mark.parametrize("problem", ["spring", "welded_beam"])
+def test_initial_design_starts_from_a_safe_design(problem):
+    system = get_system(problem)
+    initial_df = initial_designs(system, 5, seed=3)
+    assert len(initial_df) == 5
+    assert is_safe(system.simulate(initial_df.iloc[:1], None), system.config).all()
+    pd.testing.assert_frame_equal(initial_df, initial_designs(system, 5, seed=3))
+    assert not initial_df.equals(initial_designs(system, 5, seed=4))
+
+
+def test_runs_measure_the_given_initial_design_first():
+    system = get_system("gardner")
+    initial_df = initial_designs(system, 3, seed=0)
+    trace_df = run_random(system, rounds=2, batch=2, initial_df=initial_df, seed=0)
+    first = trace_df[trace_df["round"] == 0][list(initial_df.columns)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, initial_df, check_dtype=False)
+    assert len(trace_df) == 3 + 2 * 2
+    assert score(system, trace_df)["best_safe"] == score(system, trace_df)["best_safe"]  # a safe design: not NaN

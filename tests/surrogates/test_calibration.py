@@ -1,0 +1,82 @@
+"""Leave-one-out calibration: exact z-scores, and widening that keeps the mean."""
+
+from __future__ import annotations
+
+import torch
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms import Standardize
+
+from surrogates.calibration import calibrate, calibration_factor, inflate, loo_zscores
+from surrogates.gp import fit_gp
+
+
+def data(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, 2, generator=g, dtype=torch.double)
+    return X, torch.sin(6 * X[:, 0]) + 0.05 * torch.randn(n, generator=g, dtype=torch.double)
+
+
+def test_loo_zscores_match_refitting_without_each_point():
+    X, y = data()
+    gp = fit_gp(X, y)
+    z = loo_zscores(gp)
+    targets = gp.train_targets  # standardized
+    for i in (0, 5, 11):
+        keep = torch.arange(len(y)) != i
+        other = SingleTaskGP(
+            X[keep],
+            targets[keep].unsqueeze(-1),
+            covar_module=gp.covar_module,
+            mean_module=gp.mean_module,
+            outcome_transform=None,
+        )
+        other.likelihood.noise = gp.likelihood.noise.detach().clone()
+        with torch.no_grad():
+            post = other.eval().posterior(X[i : i + 1], observation_noise=True)
+        expected = (targets[i] - post.mean.squeeze()) / post.variance.squeeze().sqrt()
+        assert torch.isclose(z[i], expected, atol=1e-5)
+
+
+def test_an_overconfident_gp_gets_a_factor_above_one():
+    X, y = data(20)
+    gp = SingleTaskGP(X, y.unsqueeze(-1), outcome_transform=Standardize(m=1))
+    gp.covar_module.lengthscale = 5.0  # far too smooth for sin(6x): intervals too narrow
+    gp.likelihood.noise = 1e-4
+    gp.eval()
+    assert calibration_factor(gp) > 2.0
+    assert calibration_factor(fit_gp(X, y)) < 1.5
+
+
+def test_inflate_keeps_the_mean_and_scales_every_variance():
+    X, y = data()
+    gp = fit_gp(X, y)
+    X_test = torch.rand(6, 2, dtype=torch.double)
+
+    def moments():  # evaluated now: a posterior's variance is computed lazily
+        with torch.no_grad():
+            latent, noisy = gp.posterior(X_test), gp.posterior(X_test, observation_noise=True)
+            return latent.mean.clone(), latent.variance.clone(), noisy.variance.clone()
+
+    mean, variance, noisy = moments()
+    inflate(gp, 3.0)
+    mean_after, variance_after, noisy_after = moments()
+    assert torch.allclose(mean_after, mean, atol=1e-6)
+    assert torch.allclose(variance_after, 9.0 * variance, rtol=1e-4)
+    assert torch.allclose(noisy_after, 9.0 * noisy, rtol=1e-4)
+
+
+def test_calibrate_touches_only_the_named_outputs():
+    X, y = data(20)
+    bad = SingleTaskGP(X, y.unsqueeze(-1), outcome_transform=Standardize(m=1))
+    bad.covar_module.lengthscale = 5.0
+    bad.likelihood.noise = 1e-4
+    model = ModelListGP(fit_gp(X, y), bad.eval())
+    X_test = torch.rand(4, 2, dtype=torch.double)
+    with torch.no_grad():
+        before = model.posterior(X_test).variance
+    factors = calibrate(model, [1])
+    with torch.no_grad():
+        after = model.posterior(X_test).variance
+    assert len(factors) == 1 and factors[0] > 2.0
+    assert torch.allclose(after[..., 0], before[..., 0])
+    assert torch.allclose(after[..., 1], factors[0] ** 2 * before[..., 1], rtol=1e-4)
