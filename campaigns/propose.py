@@ -200,8 +200,10 @@ def _top_up(acqf, batch: _Batch, eligible: Tensor, n: int, role: str) -> _Batch:
 def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: list[str]) -> _Batch:
     fresh = pool[~_matches_any(pool, batch.X)]
     p = probability_safe(model, fresh, config.safety, config.outcomes)
+    need = n - len(batch.roles)
     top = torch.argsort(p, descending=True)[: 4 * n]
-    picks = top[spread_rows(fresh[top], n - len(batch.roles), batch.X, {})]
+    # Safe-set mode takes the very safest; the other mode trades a little P(safe) for spread.
+    picks = top[:need] if config.safety_mode == "safe_set" else top[spread_rows(fresh[top], need, batch.X, {})]
     short = "is in the safe set" if config.safety_mode == "safe_set" else f"reaches P(safe) >= {config.confidence:g}"
     notes.append(
         f"not enough designs {short} yet; {len(picks)} design(s) with the highest "

@@ -106,9 +106,11 @@ def test_safe_set_proposals_expand_or_maximize_and_meet_the_confidence(safe_set_
     _, batches, _ = safe_set_run
     for _, proposals in batches:
         assert "safe set" in proposals.attrs["method"]
-        assert len(proposals) == 4
+        assert 1 <= len(proposals) <= 4
+        if len(proposals) < 4:  # never filled up with designs the safe set cannot vouch for
+            assert any("smaller batch" in note for note in proposals.attrs["notes"])
         roles = set(proposals["role"])
-        assert roles <= {"expand", "maximize", "closest-to-safe"}
+        assert roles <= {"expand", "maximize"} or roles == {"closest-to-safe"}
         if "closest-to-safe" in roles:
             assert any(NOT_SAFE_NOTE in note for note in proposals.attrs["notes"])
         chosen = proposals[proposals["role"] != "closest-to-safe"]
