@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/valley benchmark
+	$(BIN)/valley benchmark safe
 
 clean:
 	rm -rf $(VENV) valley_demo build *.egg-info

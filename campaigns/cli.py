@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from campaigns.design_cli import design
 
 app = typer.Typer(
     help="Valley: propose the next experiments of a design campaign, safely.",
@@ -244,8 +247,15 @@ def demo(
     out.print(f"Campaign in {campaign_dir}; progress plot in {png}.")
 
 
-@app.command()
-def benchmark(
+benchmarks = typer.Typer(
+    help="Benchmarks against the established tools, side by side (each takes minutes).", no_args_is_help=True
+)
+app.add_typer(benchmarks, name="benchmark")
+app.command()(design)
+
+
+@benchmarks.command("safe")
+def benchmark_safe(
     problems: str = typer.Option("nanoparticles,gardner,spring", help="Comma-separated bundled systems."),
     methods: str = typer.Option("valley,valley-safe-set,random,botorch,ax", help="Comma-separated methods."),
     seeds: int = typer.Option(3, help="Seeds per problem and method."),
@@ -256,7 +266,7 @@ def benchmark(
 ) -> None:
     """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
 
-    Example: valley benchmark --problems gardner --seeds 2 --rounds 3
+    Example: valley benchmark safe --problems gardner --seeds 2 --rounds 3
     """
     import tempfile
 
@@ -279,6 +289,31 @@ def benchmark(
     if output is not None:
         results.to_csv(output, index=False)
         out.print(f"Wrote {output}.")
+
+
+@benchmarks.command("inverse")
+def benchmark_inverse(
+    problems: str = typer.Option("bearing,sequences,robot_arm", help="Comma-separated inverse problems."),
+    n: int = typer.Option(8, "-n", help="Designs asked of every method."),
+    starts: int = typer.Option(1024, help="Gradient-descent starts (the other methods get as many surrogate calls)."),
+    steps: int = typer.Option(150, help="Gradient steps."),
+    n_train: int = typer.Option(200, help="Simulated training rows per problem (sequences: 2.5x)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Gradient inverse design against the best training row, random search and DE/GA (takes minutes).
+
+    Example: valley benchmark inverse --problems robot_arm --starts 256 --steps 50
+    """
+    from campaigns.bench_inverse import run_inverse_benchmark
+
+    chosen = problems.split(",")
+    unknown = sorted(set(chosen) - {"bearing", "sequences", "robot_arm"})
+    if unknown:
+        _fail(ValueError(f"--problems must be among bearing, sequences, robot_arm. Got {unknown} instead."))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
+        results = run_inverse_benchmark(n=n, starts=starts, steps=steps, n_train=n_train, seed=seed, problems=chosen)
+    Console(width=max(out.width, 150)).print(_table(results, "Inverse design: designs re-simulated"))
 
 
 def _table(df, title: str) -> Table:

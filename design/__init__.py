@@ -13,7 +13,16 @@ from design.bo import (
 from design.errors import InputError
 from design.feasible import ConfidenceBarrier, FeasibilityWeighted, least_violation_samples
 from design.goals import Objective, SafetyLimit, limits_hold
-from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, Parameter
+from design.inverse import InverseOptions, inverse_design
+from design.inverse_goals import Goal, parse_goal
+from design.inverse_select import verify_designs
+from design.parameters import (
+    CategoricalParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    Parameter,
+    SequenceParameter,
+)
 from design.space import SearchSpace
 from design.validation import validate_designs
 
@@ -21,6 +30,9 @@ __all__ = [
     "CategoricalParameter",
     "ConfidenceBarrier",
     "FeasibilityWeighted",
+    "Goal",
+    "InverseOptions",
+    "SequenceParameter",
     "candidate_pool",
     "ContinuousParameter",
     "InputError",
@@ -30,13 +42,16 @@ __all__ = [
     "SafetyLimit",
     "SearchSpace",
     "choose_from_pool",
+    "inverse_design",
     "least_violation_samples",
     "limits_hold",
     "make_acquisition",
     "optimize_batch",
+    "parse_goal",
     "probability_safe",
     "probability_safe_grad",
     "space_filling",
     "spread_rows",
     "validate_designs",
+    "verify_designs",
 ]

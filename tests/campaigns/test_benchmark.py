@@ -28,3 +28,26 @@ def test_runs_measure_the_given_initial_design_first():
     pd.testing.assert_frame_equal(first, initial_df, check_dtype=False)
     assert len(trace_df) == 3 + 2 * 2
     assert score(system, trace_df)["best_safe"] == score(system, trace_df)["best_safe"]  # a safe design: not NaN
+
+
+def test_benchmark_commands_are_listed_and_check_their_problems():
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+
+    listed = CliRunner().invoke(app, ["benchmark", "--help"])
+    assert listed.exit_code == 0 and "safe" in listed.output and "inverse" in listed.output
+    wrong = CliRunner().invoke(app, ["benchmark", "inverse", "--problems", "teapot"])
+    assert wrong.exit_code == 1 and "teapot" in wrong.output
+
+
+def test_inverse_benchmark_scores_every_method_on_the_robot_arm():
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+
+    args = ["benchmark", "inverse", "--problems", "robot_arm", "--starts", "16", "--steps", "10", "--n-train", "30"]
+    result = CliRunner().invoke(app, [*args, "-n", "2"])
+    assert result.exit_code == 0, result.output
+    for method in ("gradient", "training best", "random search", "differential evolution"):
+        assert method in result.output
