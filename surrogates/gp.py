@@ -13,8 +13,11 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import MixedSingleTaskGP, ModelListGP, SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
+
+from surrogates.noise import TrustWeightedLikelihood
 
 
 class SurrogateWarning(UserWarning):
@@ -34,7 +37,14 @@ def matern52_kernel(d: int):
     return _matern52(ard_num_dims=d)
 
 
-def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor | None = None) -> SingleTaskGP:
+def fit_gp(
+    X: Tensor,
+    y: Tensor,
+    cat_dims: list[int] | None = None,
+    yvar: Tensor | None = None,
+    mean_module: Mean | None = None,
+    weights: Tensor | None = None,
+) -> SingleTaskGP:
     """Fit a GP to one outcome.
 
     Matern-5/2 with one lengthscale per input (ARD) and botorch's dimension-scaled prior;
@@ -50,6 +60,15 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
         y: A `n` tensor of one outcome (no NaN).
         cat_dims: Columns of `X` that hold categorical codes.
         yvar: Optional `n` tensor of known observation-noise variances.
+        mean_module: Optional gpytorch `Mean` (e.g. `EmaxMean`), fitted jointly with the
+            hyperparameters; the GP then models the discrepancy from it. Default: constant.
+        weights: Optional `n` tensor of trust weights in (0, 1] (or above): row `i`'s noise
+            variance is divided by `weights[i]`, so a row of weight 0.25 counts as a
+            measurement with twice the noise standard deviation. With `yvar` that is
+            `yvar / weights`; otherwise the learned noise is scaled (`TrustWeightedLikelihood`).
+
+    Raises:
+        ValueError: If `weights` is not a `n` tensor of positive numbers.
 
     Example:
         >>> X = torch.rand(10, 2, dtype=torch.double)
@@ -57,6 +76,17 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
     """
     Y = y.reshape(-1, 1)
     Yvar = None if yvar is None else yvar.reshape(-1, 1)
+    likelihood = None
+    if weights is not None:
+        if weights.shape != (X.shape[0],) or not bool((weights > 0).all()):
+            raise ValueError(
+                f"`weights` must be a `n` tensor of positive numbers, n = {X.shape[0]}. "
+                f"Got shape {tuple(weights.shape)} (min {float(weights.min()):g}) instead. Drop rows you do not trust."
+            )
+        if Yvar is None:
+            likelihood = TrustWeightedLikelihood(X, weights.to(X))
+        else:
+            Yvar = Yvar / weights.to(X).reshape(-1, 1)
     if cat_dims:
         model = MixedSingleTaskGP(
             X,
@@ -64,14 +94,19 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
             cat_dims=cat_dims,
             train_Yvar=Yvar,
             cont_kernel_factory=_matern52,
+            likelihood=likelihood,
             outcome_transform=Standardize(m=1),
         )
+        if mean_module is not None:  # MixedSingleTaskGP takes no mean argument; its forward reads this attribute
+            model.mean_module = mean_module.to(X)
     else:
         model = SingleTaskGP(
             X,
             Y,
             train_Yvar=Yvar,
+            likelihood=likelihood,
             covar_module=matern52_kernel(X.shape[-1]),
+            mean_module=None if mean_module is None else mean_module.to(X),
             outcome_transform=Standardize(m=1),
         )
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
@@ -84,7 +119,7 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
                     if jitter is None
                     else gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter)
                 )
-                with settings:
+                with settings, torch.enable_grad():  # also when called inside `no_grad`
                     fit_gpytorch_mll(mll, optimizer_kwargs=_FIT_OPTIONS)
             if jitter is not None:
                 warnings.warn(f"GP fit needed cholesky jitter {jitter:g}.", SurrogateWarning, stacklevel=2)
@@ -101,7 +136,12 @@ def fit_gp(X: Tensor, y: Tensor, cat_dims: list[int] | None = None, yvar: Tensor
 
 
 def fit_outcome_models(
-    X: Tensor, Y: Tensor, cat_dims: list[int] | None = None, noise_sd: Sequence[float | None] | None = None
+    X: Tensor,
+    Y: Tensor,
+    cat_dims: list[int] | None = None,
+    noise_sd: Sequence[float | None] | None = None,
+    mean_modules: Sequence[Mean | None] | None = None,
+    weights: Tensor | None = None,
 ) -> ModelListGP:
     """Fit one GP per column of `Y`, each on the rows where that outcome was measured.
 
@@ -111,6 +151,9 @@ def fit_outcome_models(
         cat_dims: Columns of `X` that hold categorical codes.
         noise_sd: Known measurement noise per outcome (None: learned from the data, which
             replicate measurements inform).
+        mean_modules: Optional mean module per outcome (None entries keep the constant mean).
+        weights: Optional trust weights, a `n` tensor (all outcomes) or `n x m` (per outcome);
+            see `fit_gp`.
 
     Returns:
         A `ModelListGP` with `m` outputs, in the column order of `Y`.
@@ -120,5 +163,7 @@ def fit_outcome_models(
         seen = ~torch.isnan(Y[:, j])
         sd = None if noise_sd is None else noise_sd[j]
         yvar = None if sd is None else torch.full((int(seen.sum()),), sd**2, dtype=X.dtype)
-        models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar))
+        mean = None if mean_modules is None else mean_modules[j]
+        w = None if weights is None else (weights if weights.dim() == 1 else weights[:, j])[seen]
+        models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar, mean, w))
     return ModelListGP(*models)

@@ -1,0 +1,237 @@
+"""Surrogate benchmark: class weighting on system 4, physics on system 5, calibration and training time.
+
+Slow by design (a few minutes on one core); tests call the parts with tiny sizes. Every number is
+measured in the run that prints it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, precision_recall_curve
+from torch import Tensor
+
+from data import get_system, hyperelastic, make_ppi_pairs, sample_designs
+from data.ppi import AMINO_ACIDS
+from surrogates import (
+    NetworkSpec,
+    NeuralClassifierEnsemble,
+    NeuralEnsemble,
+    PhysicsTerm,
+    TrainingOptions,
+    cross_validate,
+    fit_outcome_models,
+)
+
+Progress = Callable[[str], None] | None
+
+
+def recall_at_precision(y: np.ndarray, score: np.ndarray, precision: float = 0.5) -> float:
+    """Largest recall whose precision reaches `precision` (`sklearn.metrics.precision_recall_curve`)."""
+    p, r, _ = precision_recall_curve(y, score)
+    ok = p >= precision
+    return float(r[ok].max()) if ok.any() else 0.0
+
+
+def ppi_features(pairs_df: pd.DataFrame) -> tuple[Tensor, list[tuple[int, int, int]]]:
+    """Flattened one-hot of both sequences (the same features for every model) and their blocks."""
+    from surrogates import one_hot
+
+    a, b = one_hot(list(pairs_df["seq_a"]), AMINO_ACIDS), one_hot(list(pairs_df["seq_b"]), AMINO_ACIDS)
+    L = len(pairs_df["seq_a"].iloc[0])
+    return torch.cat([a, b], dim=1), [(0, L, len(AMINO_ACIDS)), (L * len(AMINO_ACIDS), L, len(AMINO_ACIDS))]
+
+
+def bench_ppi(seed: int, n_train: int = 4000, n_test: int = 4000, length: int = 20, members: int = 3) -> pd.DataFrame:
+    """Average precision and recall at precision 0.5 on held-out SYNTHETIC protein pairs (system 4)."""
+    train_df = make_ppi_pairs(n_train, seed=2 * seed, length=length)
+    test_df = make_ppi_pairs(n_test, seed=2 * seed + 1, length=length)
+    X_train, blocks = ppi_features(train_df)
+    X_test, _ = ppi_features(test_df)
+    y_train, y_test = train_df["interacts"].to_numpy(), test_df["interacts"].to_numpy()
+    network = NetworkSpec(hidden=(32,), channels=16)
+    training = TrainingOptions(epochs=30, batch_size=64, validation_fraction=0.0, weight_decay=1e-2)
+    scores = {}
+    for label, weight in (("ensemble, class-weighted", "balanced"), ("ensemble, unweighted", None)):
+        clf = NeuralClassifierEnsemble(members, network, training, blocks, class_weight=weight, seed=seed)
+        scores[label] = clf.fit(X_train, torch.tensor(y_train, dtype=torch.double)).predict_proba(X_test).numpy()
+    logistic = LogisticRegression(class_weight="balanced", max_iter=3000).fit(X_train.numpy(), y_train)
+    scores["logistic regression, balanced"] = logistic.predict_proba(X_test.numpy())[:, 1]
+    return pd.DataFrame(
+        [
+            {
+                "seed": seed,
+                "model": label,
+                "average_precision": average_precision_score(y_test, s),
+                "recall_at_precision_0.5": recall_at_precision(y_test, s),
+                "test_positives": int(y_test.sum()),
+            }
+            for label, s in scores.items()
+        ]
+    )
+
+
+def dem_terms(weight: float) -> list[PhysicsTerm]:
+    """The deep-energy-method terms for system 5: potential energy on collocation points + clamp `u(0) = 0`."""
+    return [
+        PhysicsTerm(
+            "potential energy", weight, hyperelastic.potential_energy_density, energy=True, points="collocation"
+        ),
+        PhysicsTerm("clamp u(0)=0", 100.0 * weight, hyperelastic.clamp_residual, points=torch.zeros(1, 1)),
+    ]
+
+
+def fit_bar(n: int, seed: int, weight: float, members: int = 3) -> NeuralEnsemble:
+    """An ensemble of the bar's displacement from `n` noisy measurements, with DEM terms of `weight` (0: none)."""
+    data_df = hyperelastic.sample_measurements(n, seed=seed)
+    X = torch.tensor(data_df[["x"]].to_numpy())
+    Y = torch.tensor(data_df[["u"]].to_numpy())
+    model = NeuralEnsemble(
+        n_members=members,
+        network=NetworkSpec(hidden=(32, 32), activation="tanh"),
+        training=TrainingOptions(epochs=400, batch_size=32, validation_fraction=0.0, n_collocation=128, lr=3e-3),
+        physics=dem_terms(weight) if weight > 0 else None,
+        seed=seed,
+    )
+    return model.fit(X, Y, bounds=torch.tensor([[0.0], [hyperelastic.LENGTH]]))
+
+
+def bench_physics(seed: int, sizes: Sequence[int] = (10, 30, 100), weight: float = 300.0) -> pd.DataFrame:
+    """Relative L2 error of the displacement field with and without the energy term (system 5)."""
+    x = np.linspace(0.0, hyperelastic.LENGTH, 201)
+    rows = []
+    for n in sizes:
+        for label, w in (("data only", 0.0), ("data + energy (DEM)", weight)):
+            model = fit_bar(n, seed, w)
+            with torch.no_grad():
+                u = model.posterior(torch.as_tensor(x).reshape(-1, 1)).mean.numpy().ravel()
+            rows.append({"seed": seed, "n": n, "model": label, "rel_l2_error": hyperelastic.displacement_error(u, x)})
+    return pd.DataFrame(rows)
+
+
+def encode_nanoparticles(designs_df: pd.DataFrame, config: dict) -> Tensor:
+    """Min-max (log where the config says so) for numbers, one-hot for categories; a `n x d` double tensor."""
+    columns = []
+    for p in config["parameters"]:
+        if p["type"] == "categorical":
+            columns += [(designs_df[p["name"]] == v).to_numpy(dtype=float) for v in p["values"]]
+            continue
+        low, high = p["bounds"]
+        v = designs_df[p["name"]].to_numpy(dtype=float)
+        if p.get("log"):
+            v, low, high = np.log(v), np.log(low), np.log(high)
+        columns.append((v - low) / (high - low))
+    return torch.as_tensor(np.stack(columns, axis=1))
+
+
+def nanoparticle_data(n: int, seed: int) -> tuple[Tensor, Tensor, list[str]]:
+    """`n` random feasible nanoparticle designs, encoded, with noisy simulated outcomes."""
+    system = get_system("nanoparticles")
+    rng = np.random.default_rng(seed)
+    designs_df = sample_designs(system.config, n, rng)
+    outcomes_df = system.simulate(designs_df, rng)
+    return encode_nanoparticles(designs_df, system.config), torch.tensor(outcomes_df.to_numpy()), list(outcomes_df)
+
+
+def _gp(X_train: Tensor, Y_train: Tensor, X_test: Tensor) -> tuple[Tensor, Tensor]:
+    model = fit_outcome_models(X_train, Y_train)
+    with torch.no_grad():
+        post = model.posterior(X_test, observation_noise=True)
+    return post.mean, post.variance
+
+
+def _ensemble(X_train: Tensor, Y_train: Tensor, X_test: Tensor) -> tuple[Tensor, Tensor]:
+    model = NeuralEnsemble(5, NetworkSpec(hidden=(64, 64)), TrainingOptions(epochs=300, patience=30)).fit(
+        X_train, Y_train
+    )
+    with torch.no_grad():
+        return model.predict(X_test)
+
+
+def bench_coverage(seed: int, n: int = 120, k: int = 5) -> pd.DataFrame:
+    """5-fold CV of GP and ensemble on the nanoparticle simulator: R2, NLL, 68/95 % coverage."""
+    X, Y, names = nanoparticle_data(n, seed)
+    frames = []
+    for label, fit_predict in (("GP", _gp), ("ensemble", _ensemble)):
+        cv_df, _ = cross_validate(fit_predict, X, Y, k=k, seed=seed, outcome_names=names)
+        frames.append(cv_df.drop(columns="verdict").assign(model=label, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def bench_timing(seed: int, n: int = 500) -> pd.DataFrame:
+    """Training seconds per 1,000 rows for GP (one per outcome) and ensemble on `n` nanoparticle rows."""
+    X, Y, _ = nanoparticle_data(n, seed)
+    rows = []
+    for label, fit in (
+        ("GP", lambda: fit_outcome_models(X, Y)),
+        ("ensemble", lambda: NeuralEnsemble(5, training=TrainingOptions(epochs=300, patience=30)).fit(X, Y)),
+    ):
+        start = time.perf_counter()
+        fit()
+        seconds = time.perf_counter() - start
+        rows.append(
+            {"seed": seed, "model": label, "rows": n, "seconds": seconds, "seconds_per_1000_rows": seconds * 1000 / n}
+        )
+    return pd.DataFrame(rows)
+
+
+def run_surrogate_benchmark(seeds: Sequence[int] = (0,), progress: Progress = None) -> dict[str, pd.DataFrame]:
+    """Run the four parts for each seed; return `{"ppi", "physics", "coverage", "timing"}` tables.
+
+    Args:
+        seeds: Seeds to repeat each part with.
+        progress: Optional callback for one line per finished part (e.g. `print`).
+
+    Returns:
+        A dict of DataFrames, printable with `format_benchmark`.
+
+    Example:
+        >>> results = run_surrogate_benchmark(seeds=(0,), progress=print)
+        >>> print(format_benchmark(results))
+    """
+    parts = {"ppi": bench_ppi, "physics": bench_physics, "coverage": bench_coverage, "timing": bench_timing}
+    results: dict[str, list[pd.DataFrame]] = {name: [] for name in parts}
+    with _single_thread():
+        for seed in seeds:
+            for name, part in parts.items():
+                start = time.perf_counter()
+                results[name].append(part(seed))
+                if progress is not None:
+                    progress(f"{name} (seed {seed}) done in {time.perf_counter() - start:.0f} s")
+                    progress(format_benchmark({name: results[name][-1]}))
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in results.items()}
+
+
+class _single_thread:
+    """Torch on one thread for the duration (small models run faster, and timings compare fairly)."""
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.threads)
+
+
+def format_benchmark(results: dict[str, pd.DataFrame]) -> str:
+    """The benchmark tables as text, averaged over seeds."""
+    out = []
+    if "ppi" in results:
+        table = results["ppi"].groupby("model", sort=False)[["average_precision", "recall_at_precision_0.5"]].mean()
+        out += ["System 4 (SYNTHETIC protein pairs, ~2% positives): held-out ranking", table.to_string(), ""]
+    if "physics" in results:
+        table = results["physics"].pivot_table(index="n", columns="model", values="rel_l2_error", aggfunc="mean")
+        out += ["System 5 (neo-Hookean bar): relative L2 error of u(x) vs the reference", table.to_string(), ""]
+    if "coverage" in results:
+        cols = ["r2", "nll", "coverage_68", "coverage_95"]
+        table = results["coverage"].groupby(["model", "outcome"], sort=False)[cols].mean()
+        out += ["Nanoparticles: 5-fold CV (target: 95% intervals cover 90-98%)", table.to_string(), ""]
+    if "timing" in results:
+        table = results["timing"].groupby("model", sort=False)[["rows", "seconds_per_1000_rows"]].mean()
+        out += ["Training seconds per 1,000 rows (one thread)", table.to_string(), ""]
+    return "\n".join(out)

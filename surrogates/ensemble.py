@@ -1,0 +1,428 @@
+"""Deep ensembles: M networks that predict a mean and a variance, as a botorch `Model`; and a classifier twin."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
+from linear_operator.operators import DiagLinearOperator
+from sklearn.model_selection import train_test_split
+from torch import Tensor, nn
+
+from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_nll
+from surrogates.networks import NetworkSpec, SequenceBlock, SurrogateNet
+from surrogates.physics import PhysicsTerm, make_grad
+
+LossFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
+
+
+@dataclass
+class TrainingOptions:
+    """How each member is trained.
+
+    Attributes:
+        epochs: Most passes over the training rows.
+        batch_size: Rows per mini-batch.
+        lr: AdamW learning rate (the upper end of the cycle with `cyclic_lr`).
+        weight_decay: AdamW's decoupled weight decay.
+        amsgrad: Use the AMSGrad variant of Adam.
+        clip_norm: Largest gradient norm (`torch.nn.utils.clip_grad_norm_`); None for no clipping.
+        patience: Stop after this many epochs without a better validation loss, and restore
+            the best weights.
+        validation_fraction: Share of rows held out for early stopping (stratified for
+            labels); 0 trains all `epochs` on every row and keeps the last weights.
+        cyclic_lr: Cycle the learning rate between `lr / 10` and `lr` (`CyclicLR`,
+            "triangular2", a half-cycle of two epochs), a cheap way out of poor minima.
+        n_collocation: Collocation points sampled uniformly from the input box each epoch for
+            the physics terms.
+    """
+
+    epochs: int = 300
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    amsgrad: bool = False
+    clip_norm: float | None = 5.0
+    patience: int = 30
+    validation_fraction: float = 0.2
+    cyclic_lr: bool = False
+    n_collocation: int = 128
+
+
+class _Members:
+    """What the regression and classification ensembles share: setup, splitting and training."""
+
+    def _setup(self, X: Tensor, n_out: int, bounds: Tensor | None) -> None:
+        self.d_ = X.shape[-1]
+        Xf = X.float()
+        shift, scale = Xf.mean(0), Xf.std(0) if len(Xf) > 1 else torch.ones(self.d_)
+        scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+        self.bounds_ = (torch.stack([Xf.min(0).values, Xf.max(0).values]) if bounds is None else bounds).float()
+        blocks = list(self.sequence_blocks or [])
+        for start, L, A in blocks:
+            if start < 0 or start + L * A > self.d_:
+                raise ValueError(
+                    f"`sequence_blocks` entry {(start, L, A)} must fit in the {self.d_} columns of X "
+                    f"(start + L * A <= {self.d_}). Got {start + L * A} instead."
+                )
+        self.members = nn.ModuleList()
+        for k in range(self.n_members):
+            with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG
+                net = SurrogateNet(self.d_, n_out, blocks, self.network or NetworkSpec(), shift, scale)
+            net.reset_parameters(torch.Generator().manual_seed(self._member_seed(k)))
+            self.members.append(net)
+
+    def _member_seed(self, k: int) -> int:
+        return 10_007 * int(self.seed) + k
+
+    def _split(self, n: int, k: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.arange(n)
+        frac = self.options.validation_fraction
+        if frac <= 0 or round(frac * n) < 2 or n - round(frac * n) < 2:
+            return idx, idx[:0]
+        stratify = labels
+        if labels is not None and np.bincount(labels.astype(int), minlength=2).min() < 2:
+            stratify = None
+        return train_test_split(idx, test_size=frac, random_state=self._member_seed(k), stratify=stratify)
+
+    def _train_all(self, X: Tensor, T: Tensor, w: Tensor | None, loss_fn: LossFn, labels: np.ndarray | None) -> None:
+        rows = []
+        self.best_epochs_ = []
+        for k, net in enumerate(self.members):
+            train, val = self._split(len(X), k, labels)
+            with torch.enable_grad():  # fitting inside a caller's `no_grad` block still trains
+                rows += self._train_member(k, net, (X, T, w), (train, val), loss_fn)
+        self.history_ = pd.DataFrame(rows)
+
+    def _train_member(self, k: int, net: SurrogateNet, data: tuple, split: tuple, loss_fn: LossFn) -> list[dict]:
+        X, T, w = data
+        train, val = (torch.as_tensor(s, dtype=torch.long) for s in split)
+        opt = self.options
+        gen = torch.Generator().manual_seed(self._member_seed(k))
+        optimizer = torch.optim.AdamW(net.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
+        steps_per_epoch = max(1, -(-len(train) // opt.batch_size))
+        scheduler = (
+            torch.optim.lr_scheduler.CyclicLR(
+                optimizer,
+                opt.lr / 10,
+                opt.lr,
+                step_size_up=2 * steps_per_epoch,
+                mode="triangular2",
+                cycle_momentum=False,
+            )
+            if opt.cyclic_lr
+            else None
+        )
+        best, best_state, best_epoch, history = float("inf"), None, 0, []
+        for epoch in range(opt.epochs):
+            net.train()
+            order = train[torch.randperm(len(train), generator=gen)]
+            colloc = self._collocation(gen)
+            sums: dict[str, float] = {}
+            for start in range(0, len(order), opt.batch_size):
+                rows = order[start : start + opt.batch_size]
+                data_loss = loss_fn(net(X[rows]), T[rows], None if w is None else w[rows])
+                loss, values = data_loss, {"train_loss": data_loss.item()}
+                for term in self._physics_terms():
+                    value = self._physics_value(net, term, X[rows], colloc)
+                    loss = loss + term.weight * value
+                    values[f"physics:{term.name}"] = value.item()
+                optimizer.zero_grad()
+                loss.backward()
+                if opt.clip_norm is not None:
+                    nn.utils.clip_grad_norm_(net.parameters(), opt.clip_norm)
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                for key, v in values.items():
+                    sums[key] = sums.get(key, 0.0) + v * len(rows) / len(order)
+            net.eval()
+            with torch.no_grad():
+                val_loss = float(loss_fn(net(X[val]), T[val], None if w is None else w[val])) if len(val) else np.nan
+            history.append(
+                {"member": k, "epoch": epoch, **sums, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
+            )
+            if len(val):
+                if val_loss < best:
+                    best, best_state, best_epoch = val_loss, copy.deepcopy(net.state_dict()), epoch
+                elif epoch - best_epoch >= opt.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.best_epochs_.append(best_epoch if len(val) else epoch)
+        net.eval()
+        return history
+
+    def _physics_terms(self) -> Sequence[PhysicsTerm]:
+        return ()
+
+    def _collocation(self, gen: torch.Generator) -> Tensor | None:
+        return None
+
+    def _physics_value(self, net: SurrogateNet, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "history_"):
+            raise RuntimeError(f"This {type(self).__name__} is not fitted yet. Call `fit(X, Y)` first.")
+
+    def _check_X(self, X: Tensor) -> None:
+        if X.shape[-1] != self.d_:
+            raise ValueError(f"`X` must have {self.d_} columns, as in `fit`. Got {X.shape[-1]} instead.")
+
+
+def _check_rows(X: Tensor, Y: Tensor, weights: Tensor | None) -> None:
+    if X.dim() != 2 or Y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"`X` must be `n x d` and `Y` have `n` rows. Got X {tuple(X.shape)} and Y {tuple(Y.shape)} instead."
+        )
+    if weights is not None and (weights.shape != (X.shape[0],) or (weights < 0).any()):
+        raise ValueError(
+            f"`weights` must be a `n` tensor of non-negative numbers, n = {X.shape[0]}. "
+            f"Got shape {tuple(weights.shape)} instead."
+        )
+
+
+class NeuralEnsemble(_Members, Model):
+    """A deep ensemble of regression networks with a Gaussian posterior (a botorch `Model`).
+
+    Each of `n_members` networks (MLP on tabular columns, a 1-D CNN per one-hot sequence block)
+    predicts a mean and a variance per outcome (softplus plus a floor) and is trained on
+    standardized outcomes by the Gaussian negative log-likelihood (Lakshminarayanan et al. 2017,
+    *Simple and scalable predictive uncertainty estimation using deep ensembles*), with
+    AdamW, gradient clipping, He initialization, mini-batches and early stopping on its own
+    seeded validation split; optional physics penalty terms and per-row weights.
+
+    The posterior is Gaussian with diagonal covariance. With `observation_noise=True` its
+    variance is the ensemble's predictive variance, mean of the members' variances (noise) +
+    variance of their means (disagreement); without, only the disagreement (the analogue of a
+    GP's latent variance). It supports `rsample`, so botorch's Monte-Carlo acquisition
+    functions work on it, and it is differentiable in `X`.
+
+    Args:
+        n_members: Number of networks.
+        network: Architecture (`NetworkSpec`); default `NetworkSpec()`.
+        training: `TrainingOptions`; default `TrainingOptions()`.
+        sequence_blocks: `(start column, length L, alphabet size A)` of each one-hot sequence
+            block of `X` (see `one_hot`).
+        physics: `PhysicsTerm`s added to each member's loss.
+        seed: Seed of initialization, splits, shuffling and collocation points.
+
+    Example:
+        >>> model = NeuralEnsemble(n_members=5).fit(X, Y)
+        >>> post = model.posterior(X_new, observation_noise=True)   # mean, variance: `n x m`
+    """
+
+    def __init__(
+        self,
+        n_members: int = 5,
+        network: NetworkSpec | None = None,
+        training: TrainingOptions | None = None,
+        sequence_blocks: Sequence[SequenceBlock] | None = None,
+        physics: Sequence[PhysicsTerm] | None = None,
+        seed: int = 0,
+    ) -> None:
+        Model.__init__(self)
+        if n_members < 1:
+            raise ValueError(f"`n_members` must be >= 1. Got {n_members!r} instead.")
+        self.n_members, self.network, self.sequence_blocks = n_members, network, sequence_blocks
+        self.options, self.physics, self.seed = training or TrainingOptions(), list(physics or []), seed
+
+    def fit(self, X: Tensor, Y: Tensor, weights: Tensor | None = None, bounds: Tensor | None = None) -> NeuralEnsemble:
+        """Train every member.
+
+        Args:
+            X: A `n x d` tensor of inputs.
+            Y: A `n x m` (or `n`) tensor of outcomes; NaN marks a missing measurement.
+            weights: Optional `n` tensor of per-row weights (e.g. trust in a data source).
+            bounds: Optional `2 x d` box for collocation points; default the data's range.
+
+        Returns:
+            `self`, fitted; `history_` holds one row per member and epoch with `train_loss`,
+            `val_loss`, `lr` and one `physics:<name>` column per term.
+        """
+        Y = Y.reshape(len(Y), -1)
+        _check_rows(X, Y, weights)
+        Yf = Y.float()
+        self.y_mean_ = torch.nanmean(Yf, 0)
+        centred = torch.where(torch.isnan(Yf), 0.0, Yf - self.y_mean_)
+        count = (~torch.isnan(Yf)).sum(0).clamp_min(2)
+        std = (centred.square().sum(0) / (count - 1)).sqrt()
+        self.y_std_ = torch.where(std > 1e-12, std, torch.ones_like(std))
+        self._num_outputs = Y.shape[-1]
+        self._setup(X, 2 * self._num_outputs, bounds)
+        T = (Yf - self.y_mean_) / self.y_std_
+        w = None if weights is None else weights.float()
+        self._train_all(X.float(), T, w, self._nll, None)
+        return self
+
+    def _split_out(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        m = self._num_outputs
+        floor = (self.network or NetworkSpec()).variance_floor
+        return raw[..., :m], nn.functional.softplus(raw[..., m:]) + floor
+
+    def _nll(self, raw: Tensor, T: Tensor, w: Tensor | None) -> Tensor:
+        mean, var = self._split_out(raw)
+        return gaussian_nll(mean, var, T, w)
+
+    def _physics_terms(self) -> Sequence[PhysicsTerm]:
+        return [t for t in self.physics if t.weight > 0]
+
+    def _collocation(self, gen: torch.Generator) -> Tensor | None:
+        if not self._physics_terms():
+            return None
+        low, high = self.bounds_
+        return low + (high - low) * torch.rand(self.options.n_collocation, self.d_, generator=gen)
+
+    def _physics_value(self, net: SurrogateNet, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
+        if isinstance(term.points, Tensor):
+            points = term.points.float()
+        else:
+            points = {"both": torch.cat([colloc, X_batch]), "collocation": colloc, "data": X_batch}[term.points]
+        points = points.detach().clone().requires_grad_(True)
+        mean, _ = self._split_out(net(points))
+        return term.value(points, mean * self.y_std_ + self.y_mean_, make_grad(points))
+
+    def _member_moments(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Members' means and variances in outcome units, each `M x batch x n x m`."""
+        self._check_fitted()
+        self._check_X(X)
+        flat = X.reshape(-1, self.d_).float()
+        means, variances = [], []
+        for net in self.members:
+            mean, var = self._split_out(net(flat))
+            means.append(mean * self.y_std_ + self.y_mean_)
+            variances.append(var * self.y_std_**2)
+        shape = (len(self.members), *X.shape[:-1], self._num_outputs)
+        return torch.stack(means).reshape(shape).to(X.dtype), torch.stack(variances).reshape(shape).to(X.dtype)
+
+    def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive mean and total variance (noise + disagreement), each `batch x n x m`."""
+        means, variances = self._member_moments(X)
+        return means.mean(0), variances.mean(0) + means.var(0, unbiased=False)
+
+    def posterior(
+        self,
+        X: Tensor,
+        output_indices: list[int] | None = None,
+        observation_noise: bool | Tensor = False,
+        posterior_transform: Any = None,
+        **kwargs: Any,
+    ) -> GPyTorchPosterior:
+        """A Gaussian posterior at a `batch x n x d` tensor, mean and variance `batch x n x m`.
+
+        Args:
+            X: Inputs, differentiable.
+            output_indices: Outcomes to keep (default all).
+            observation_noise: True adds the members' mean variance (measurement noise).
+            posterior_transform: Optional botorch `PosteriorTransform`.
+        """
+        means, variances = self._member_moments(X)
+        mean = means.mean(0)
+        var = means.var(0, unbiased=False) if self.n_members > 1 else torch.zeros_like(mean)
+        if observation_noise is not False:
+            var = var + variances.mean(0)
+        var = var.clamp_min(1e-12)
+        if output_indices is not None:
+            mean, var = mean[..., output_indices], var[..., output_indices]
+        if mean.shape[-1] == 1:
+            mvn = MultivariateNormal(mean.squeeze(-1), DiagLinearOperator(var.squeeze(-1)))
+        else:  # interleaved: entry i * m + j is point i, outcome j
+            mvn = MultitaskMultivariateNormal(mean, DiagLinearOperator(var.flatten(-2)), interleaved=True)
+        posterior = GPyTorchPosterior(mvn)
+        return posterior if posterior_transform is None else posterior_transform(posterior)
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of outcomes `m`."""
+        return self._num_outputs
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """Models are not batched: `torch.Size([])`."""
+        return torch.Size()
+
+
+class NeuralClassifierEnsemble(_Members):
+    """A deep ensemble of binary classifiers trained with a class-weighted (optionally focal) loss.
+
+    Same members and training as `NeuralEnsemble` (one logit per binary outcome). By default
+    classes are weighted in scikit-learn's "balanced" meaning, computed from the training labels,
+    so that a missed rare positive costs as much in total as all the common negatives.
+
+    Args:
+        n_members: Number of networks.
+        network: Architecture (`NetworkSpec`).
+        training: `TrainingOptions` (the validation split is stratified by label).
+        sequence_blocks: One-hot sequence blocks of `X`, as for `NeuralEnsemble`.
+        class_weight: `"balanced"`, None (unweighted) or two weights `(w_0, w_1)`.
+        gamma: Focal-loss focusing parameter (0: plain cross-entropy).
+        alpha: Focal-loss weight of the positive class, or None.
+        seed: Seed of everything random.
+
+    Example:
+        >>> clf = NeuralClassifierEnsemble(sequence_blocks=[(0, 40, 20)]).fit(X, y)
+        >>> p = clf.predict_proba(X_new)   # `n` probabilities of label 1
+    """
+
+    def __init__(
+        self,
+        n_members: int = 5,
+        network: NetworkSpec | None = None,
+        training: TrainingOptions | None = None,
+        sequence_blocks: Sequence[SequenceBlock] | None = None,
+        class_weight: str | Sequence[float] | None = "balanced",
+        gamma: float = 0.0,
+        alpha: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if class_weight is not None and not isinstance(class_weight, str) and len(class_weight) != 2:
+            raise ValueError(f'`class_weight` must be "balanced", None or two numbers. Got {class_weight!r} instead.')
+        if isinstance(class_weight, str) and class_weight != "balanced":
+            raise ValueError(f'`class_weight` must be "balanced", None or two numbers. Got {class_weight!r} instead.')
+        self.n_members, self.network, self.options = n_members, network, training or TrainingOptions()
+        self.sequence_blocks, self.class_weight, self.gamma, self.alpha, self.seed = (
+            sequence_blocks,
+            class_weight,
+            gamma,
+            alpha,
+            seed,
+        )
+
+    def fit(self, X: Tensor, y: Tensor, weights: Tensor | None = None) -> NeuralClassifierEnsemble:
+        """Train every member on a `n x d` tensor and `n` (or `n x m`) 0/1 labels (NaN: missing)."""
+        Y = y.reshape(len(y), -1).float()
+        _check_rows(X, Y, weights)
+        seen = Y[~torch.isnan(Y)]
+        if self.class_weight == "balanced":
+            self.class_weight_ = balanced_class_weights(seen.numpy()).float()
+        elif self.class_weight is None:
+            balanced_class_weights(seen.numpy())  # checks the labels are 0/1
+            self.class_weight_ = None
+        else:
+            self.class_weight_ = torch.as_tensor(self.class_weight, dtype=torch.float)
+        self._num_outputs = Y.shape[-1]
+        self._setup(X, self._num_outputs, None)
+        labels = np.nan_to_num(Y[:, 0].numpy()).astype(int)
+        w = None if weights is None else weights.float()
+        self._train_all(X.float(), Y, w, self._loss, labels)
+        return self
+
+    def _loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
+        return binary_cross_entropy(logits, Y, self.class_weight_, w, self.gamma, self.alpha)
+
+    def predict_proba(self, X: Tensor) -> Tensor:
+        """Mean over members of P(label 1) at a `n x d` tensor: shape `n` (or `n x m` for several labels)."""
+        self._check_fitted()
+        self._check_X(X)
+        with torch.no_grad():
+            p = torch.stack([torch.sigmoid(net(X.float())) for net in self.members]).mean(0)
+        return (p.squeeze(-1) if self._num_outputs == 1 else p).to(X.dtype)

@@ -1,0 +1,180 @@
+"""Tests for the deep ensembles: determinism, variance decomposition, botorch use, sequences, physics, classes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from botorch.acquisition import qUpperConfidenceBound
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.objective import GenericMCObjective
+
+from surrogates import (
+    NetworkSpec,
+    NeuralClassifierEnsemble,
+    NeuralEnsemble,
+    Surrogate,
+    TrainingOptions,
+    monotonic,
+    one_hot,
+    tune_physics_weight,
+)
+
+TINY = NetworkSpec(hidden=(16,), channels=4, kernel_size=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def data(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, 2, generator=g, dtype=torch.double)
+    Y = torch.stack([torch.sin(3 * X[:, 0]) + X[:, 1], X[:, 0] * X[:, 1]], -1)
+    return X, Y + 0.05 * torch.randn(n, 2, generator=g, dtype=torch.double)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    X, Y = data(60)
+    return NeuralEnsemble(3, TINY, TrainingOptions(epochs=60, patience=20)).fit(X, Y)
+
+
+def test_same_seed_same_predictions_and_global_rng_untouched(model):
+    X, Y = data(60)
+    state = torch.random.get_rng_state()
+    again = NeuralEnsemble(3, TINY, TrainingOptions(epochs=60, patience=20)).fit(X, Y)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    X_new = torch.rand(7, 2, dtype=torch.double)
+    with torch.no_grad():
+        assert torch.equal(model.posterior(X_new).mean, again.posterior(X_new).mean)
+        other = NeuralEnsemble(3, TINY, TrainingOptions(epochs=60, patience=20), seed=1).fit(X, Y)
+        assert not torch.equal(model.posterior(X_new).mean, other.posterior(X_new).mean)
+
+
+def test_posterior_shapes_and_variance_decomposition(model):
+    assert isinstance(model, Surrogate) and model.num_outputs == 2
+    X_new = torch.rand(4, 3, 2, dtype=torch.double)
+    with torch.no_grad():
+        post, noisy = model.posterior(X_new), model.posterior(X_new, observation_noise=True)
+        means, variances = model._member_moments(X_new)
+    assert post.mean.shape == (4, 3, 2) and post.variance.shape == (4, 3, 2)
+    assert torch.allclose(post.mean, means.mean(0))
+    assert torch.allclose(post.variance, means.var(0, unbiased=False).clamp_min(1e-12))
+    assert torch.allclose(noisy.variance, means.var(0, unbiased=False) + variances.mean(0))
+    assert torch.allclose(model.predict(X_new)[1], noisy.variance)
+    assert post.rsample(torch.Size([5])).shape == (5, 4, 3, 2)
+    assert model.posterior(X_new, output_indices=[1]).mean.shape == (4, 3, 1)
+
+
+def test_fit_quality_history_and_early_stopping(model):
+    X, Y = data(200, seed=5)
+    with torch.no_grad():
+        mean = model.posterior(X).mean
+    assert float((mean - Y).square().mean().sqrt()) < 0.25  # outcomes span about 2
+    h = model.history_
+    assert set(h["member"]) == {0, 1, 2} and {"train_loss", "val_loss", "lr"} <= set(h.columns)
+    assert h.groupby("member")["train_loss"].apply(lambda s: s.iloc[-5:].mean() < s.iloc[:5].mean()).all()
+    for k, best in enumerate(model.best_epochs_):  # restored weights are those of the best validation epoch
+        rows = h[h["member"] == k]
+        assert best == int(rows.loc[rows["val_loss"].idxmin(), "epoch"])
+
+
+def test_botorch_acquisition_works_and_gradients_reach_x(model):
+    X, _ = data(60)
+    acq = qLogNoisyExpectedImprovement(
+        model,
+        X_baseline=X[:10],
+        objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]),
+        constraints=[lambda Z: Z[..., 1] - 0.5],  # outcome 1 <= 0.5, as a safety limit would be
+    )
+    X_q = torch.rand(3, 2, 2, dtype=torch.double, requires_grad=True)
+    value = acq(X_q)
+    value.sum().backward()
+    assert value.shape == (3,) and torch.isfinite(value).all()
+    assert X_q.grad is not None and X_q.grad.abs().sum() > 0
+    single = NeuralEnsemble(2, TINY, TrainingOptions(epochs=5)).fit(X, X[:, 0])
+    ucb = qUpperConfidenceBound(single, beta=4.0)
+    assert torch.isfinite(ucb(torch.rand(4, 2, 2, dtype=torch.double))).all()
+
+
+def test_one_hot_and_sequence_cnn():
+    assert one_hot(["AC", "CA"], "AC").tolist() == [[1, 0, 0, 1], [0, 1, 1, 0]]
+    with pytest.raises(ValueError, match="same length"):
+        one_hot(["A", "AC"], "AC")
+    g = torch.Generator().manual_seed(0)
+    seqs = ["".join("ACGT"[i] for i in torch.randint(0, 4, (8,), generator=g)) for _ in range(80)]
+    X = torch.cat([torch.rand(80, 1, dtype=torch.double, generator=g), one_hot(seqs, "ACGT")], 1)
+    y = torch.tensor([s.count("G") for s in seqs], dtype=torch.double) + X[:, 0]  # position-invariant
+    model = NeuralEnsemble(
+        2,
+        NetworkSpec(hidden=(16,), channels=8, kernel_size=3),
+        TrainingOptions(epochs=80, patience=80),
+        sequence_blocks=[(1, 8, 4)],
+    ).fit(X, y)
+    with torch.no_grad():
+        mean = model.posterior(X).mean.squeeze(-1)
+    assert float(torch.corrcoef(torch.stack([mean, y]))[0, 1]) > 0.8
+    with pytest.raises(ValueError, match="must fit"):
+        NeuralEnsemble(1, sequence_blocks=[(1, 9, 4)]).fit(X, y)
+
+
+def test_sample_weights_pull_the_fit_toward_trusted_rows():
+    X = torch.rand(40, 1, dtype=torch.double, generator=torch.Generator().manual_seed(1))
+    y = torch.where(X[:, 0] < 0.5, 0.0, 1.0).double()
+    y_wrong = 1 - y
+    both_X, both_y = torch.cat([X, X]), torch.cat([y, y_wrong])
+    w = torch.cat([torch.ones(40), torch.full((40,), 0.05)]).double()
+    opts = TrainingOptions(epochs=40, validation_fraction=0.0)
+    with torch.no_grad():
+        weighted = NeuralEnsemble(1, TINY, opts).fit(both_X, both_y, weights=w).posterior(X).mean.squeeze(-1)
+    assert float(((weighted > 0.5).double() == y).double().mean()) > 0.9
+
+
+def test_physics_term_is_logged_and_enforced():
+    X = torch.linspace(0, 1, 8, dtype=torch.double).unsqueeze(-1)
+    y = torch.sin(3 * X[:, 0])  # falls after x = 0.52, against the law
+    opts = TrainingOptions(epochs=60, validation_fraction=0.0, n_collocation=32)
+    term = monotonic(0, weight=50.0)
+    model = NeuralEnsemble(1, TINY, opts, physics=[term]).fit(X, y, bounds=torch.tensor([[0.0], [1.0]]))
+    free = NeuralEnsemble(1, TINY, opts).fit(X, y)
+    column = f"physics:{term.name}"
+    assert column in model.history_ and model.history_[column].notna().all()
+    grid = torch.linspace(0, 1, 50, dtype=torch.double).unsqueeze(-1)
+    with torch.no_grad():
+        falls = model.posterior(grid).mean.squeeze(-1).diff().clamp_max(0).sum()
+        falls_free = free.posterior(grid).mean.squeeze(-1).diff().clamp_max(0).sum()
+    assert float(falls_free) < -0.3 and float(falls) > 0.2 * float(falls_free)  # the law cuts the drop by > 5x
+
+
+def test_tune_physics_weight_returns_the_grid_table():
+    X = torch.linspace(0, 1, 10, dtype=torch.double).unsqueeze(-1)
+    opts = TrainingOptions(epochs=10, validation_fraction=0.0, n_collocation=16)
+    best, table_df = tune_physics_weight(
+        monotonic(0), lambda t: NeuralEnsemble(1, TINY, opts, physics=[t]).fit(X, X[:, 0]), X, X, grid=[0.0, 1.0]
+    )
+    assert list(table_df["weight"]) == [0.0, 1.0] and best in (0.0, 1.0)
+    assert table_df.loc[table_df["weight"] == best, "val_nll"].item() == table_df["val_nll"].min()
+
+
+def test_classifier_class_weights_find_rare_positives():
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(300, 2, generator=g, dtype=torch.double)
+    y = ((X[:, 0] > 0.85) & (X[:, 1] > 0.6)).double()  # about 6 % positives
+    opts = TrainingOptions(epochs=30, validation_fraction=0.2, patience=30)
+    weighted = NeuralClassifierEnsemble(2, TINY, opts).fit(X, y)
+    assert torch.allclose(
+        weighted.class_weight_.double(),
+        torch.tensor([300 / (2 * (300 - y.sum())), 300 / (2 * y.sum())]).double(),
+        rtol=1e-5,
+    )
+    unweighted = NeuralClassifierEnsemble(2, TINY, opts, class_weight=None).fit(X, y)
+    p_w, p_u = weighted.predict_proba(X), unweighted.predict_proba(X)
+    assert p_w.shape == (300,) and ((p_w >= 0) & (p_w <= 1)).all()
+    assert float(p_w[y == 1].mean()) > float(p_u[y == 1].mean())  # positives are no longer drowned out
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NeuralClassifierEnsemble().predict_proba(X)

@@ -1,0 +1,58 @@
+"""Tests for the weighted losses: row weights, sklearn-balanced class weights, focal loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
+
+from surrogates import balanced_class_weights, binary_cross_entropy, gaussian_nll, weighted_mse
+
+
+def test_balanced_class_weights_are_sklearns():
+    y = np.array([0] * 47 + [1] * 3)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    assert torch.allclose(balanced_class_weights(y), torch.as_tensor(expected, dtype=torch.double))
+    assert balanced_class_weights(np.zeros(5)).tolist() == [1.0, 1.0]  # absent class: weight 1
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        balanced_class_weights(np.array([0, 2]))
+
+
+def test_class_weighted_bce_equals_sklearn_weighted_log_loss():
+    g = torch.Generator().manual_seed(0)
+    y = (torch.rand(60, generator=g) < 0.1).double()
+    logits = torch.randn(60, generator=g, dtype=torch.double)
+    loss = binary_cross_entropy(logits, y, balanced_class_weights(y.numpy()))
+    p = torch.sigmoid(logits).numpy()
+    expected = log_loss(y.numpy(), p, sample_weight=compute_sample_weight("balanced", y.numpy()))
+    assert float(loss) == pytest.approx(expected, rel=1e-9)
+    # weighting makes a missed positive cost more than in the unweighted loss
+    missed = torch.tensor([-3.0, -3.0], dtype=torch.double)
+    labels = torch.tensor([1.0, 0.0], dtype=torch.double)
+    cw = torch.tensor([0.5, 5.0], dtype=torch.double)
+    assert binary_cross_entropy(missed, labels, cw) > binary_cross_entropy(missed, labels)
+
+
+def test_focal_loss_down_weights_easy_examples():
+    logits = torch.tensor([4.0, 0.2], dtype=torch.double)  # one easy, one hard positive
+    y = torch.ones(2, dtype=torch.double)
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    focal = torch.stack([binary_cross_entropy(logits[i : i + 1], y[i : i + 1], gamma=2.0) for i in range(2)])
+    ratio = focal / plain
+    assert ratio[0] < 1e-3 and ratio[1] > 0.2  # the easy one almost vanishes, the hard one stays
+    assert float(binary_cross_entropy(logits, y, gamma=0.0)) == pytest.approx(float(plain.mean()))
+    with pytest.raises(ValueError, match="gamma"):
+        binary_cross_entropy(logits, y, gamma=-1.0)
+
+
+def test_row_weights_and_missing_targets():
+    mean = torch.zeros(3, 1)
+    target = torch.tensor([[1.0], [3.0], [float("nan")]])
+    assert float(weighted_mse(mean, target)) == pytest.approx(5.0)
+    assert float(weighted_mse(mean, target, torch.tensor([1.0, 0.0, 1.0]))) == pytest.approx(1.0)
+    var = torch.ones(3, 1)
+    nll = gaussian_nll(mean, var, target, torch.tensor([3.0, 1.0, 1.0]))
+    expected = 0.5 * np.log(2 * np.pi) + (3 * 0.5 * 1 + 1 * 0.5 * 9) / 4
+    assert float(nll) == pytest.approx(expected, rel=1e-6)
