@@ -316,6 +316,22 @@ def benchmark_inverse(
     Console(width=max(out.width, 150)).print(_table(results, "Inverse design: designs re-simulated"))
 
 
+@benchmarks.command("surrogates")
+def benchmark_surrogates(
+    seeds: int = typer.Option(1, help="Seeds to repeat each part with."),
+) -> None:
+    """Weighted vs unweighted losses (system 4), physics terms (system 5), calibration and speed.
+
+    Example: valley benchmark surrogates --seeds 2
+    """
+    from campaigns.bench_surrogates import format_benchmark, run_surrogate_benchmark
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=lambda line: err.print(line))
+    out.print(format_benchmark(results), highlight=False)
+
+
 def _table(df, title: str) -> Table:
     table = Table(title=title)
     for column in df.columns:

@@ -202,9 +202,10 @@ def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: 
     p = probability_safe(model, fresh, config.safety, config.outcomes)
     need = n - len(batch.roles)
     top = torch.argsort(p, descending=True)[: 4 * n]
-    # Safe-set mode takes the very safest; the other mode trades a little P(safe) for spread.
-    picks = top[:need] if config.safety_mode == "safe_set" else top[spread_rows(fresh[top], need, batch.X, {})]
-    short = "is in the safe set" if config.safety_mode == "safe_set" else f"reaches P(safe) >= {config.confidence:g}"
+    if config.safety_mode == "safe_set":  # an empty safe set: the very safest
+        picks, short = top[:need], "is in the safe set"
+    else:  # trade a little P(safe) for spread
+        picks, short = top[spread_rows(fresh[top], need, batch.X, {})], f"reaches P(safe) >= {config.confidence:g}"
     notes.append(
         f"not enough designs {short} yet; {len(picks)} design(s) with the highest "
         f"P(safe) (best {float(p[top[0]]):.2f}) near the measured ones are proposed. They are NOT known to be "
@@ -232,11 +233,12 @@ def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
         return None
     limited = list(dict.fromkeys(config.outcomes.index(limit.name) for limit in config.safety))
-    for j, factor in zip(limited, calibrate(model, limited), strict=True):
+    small_sample = config.safety_mode == "safe_set"
+    for j, factor in zip(limited, calibrate(model, limited, small_sample), strict=True):
         if factor > WIDENED:
+            why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
             notes.append(
-                f"the model of {config.outcomes[j]!r} was overconfident in leave-one-out checks; "
-                f"its uncertainty was widened {factor:.1f}x before judging safety."
+                f"the uncertainty of {config.outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety."
             )
     return model
 

@@ -14,11 +14,14 @@ variance grows by `c^2` (intervals never shrink: `c >= 1`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from botorch.models import ModelListGP
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.kernels import ScaleKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from scipy.stats import chi2
 from torch import Tensor
 
 MAX_FACTOR = 10.0  # never widen by more than this: a few wild points should not erase all knowledge
@@ -48,6 +51,20 @@ def calibration_factor(gp: GPyTorchModel) -> float:
     return float(z.pow(2).mean().sqrt().clamp(1.0, MAX_FACTOR))
 
 
+def amplitude_factor(n: int, level: float = 0.95) -> float:
+    """How much larger the outcome's spread may be than `n` measurements show, at `level`.
+
+    The GP's amplitude is learned from the spread of `n` values, which underestimates it when `n`
+    is small. With `s^2` the sample variance, `(n - 1) s^2 / sigma^2` is chi-squared with `n - 1`
+    degrees of freedom, so `sigma <= s * sqrt((n - 1) / chi2.ppf(1 - level, n - 1))` at that
+    level: 4.4x for 3 points, 1.9x for 7, 1.3x for 27. SafeOpt assumes the amplitude is known;
+    this is the conservative stand-in for it.
+    """
+    if n < 2:
+        return MAX_FACTOR
+    return float(min(MAX_FACTOR, math.sqrt((n - 1) / chi2.ppf(1 - level, n - 1))))
+
+
 def inflate(gp: GPyTorchModel, factor: float) -> GPyTorchModel:
     """Scale the kernel and the noise of `gp` by `factor^2`, in place: same mean, wider intervals."""
     if factor == 1.0:
@@ -61,12 +78,18 @@ def inflate(gp: GPyTorchModel, factor: float) -> GPyTorchModel:
     return gp.eval()
 
 
-def calibrate(model: ModelListGP, outputs: list[int]) -> list[float]:
-    """Widen the GPs at `outputs` of `model` by their leave-one-out factors; return the factors used."""
+def calibrate(model: ModelListGP, outputs: list[int], small_sample: bool = False) -> list[float]:
+    """Widen the GPs at `outputs` of `model` by their leave-one-out factors; return the factors used.
+
+    With `small_sample`, each factor is at least `amplitude_factor` of that GP's number of points.
+    """
     factors = []
     for j in outputs:
-        factor = calibration_factor(model.models[j])
-        inflate(model.models[j], factor)
+        gp = model.models[j]
+        factor = calibration_factor(gp)
+        if small_sample:
+            factor = max(factor, amplitude_factor(gp.train_targets.shape[-1]))
+        inflate(gp, factor)
         factors.append(factor)
     return factors
 

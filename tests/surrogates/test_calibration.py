@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from botorch.models import ModelListGP, SingleTaskGP
 from botorch.models.transforms import Standardize
@@ -80,3 +81,21 @@ def test_calibrate_touches_only_the_named_outputs():
     assert len(factors) == 1 and factors[0] > 2.0
     assert torch.allclose(after[..., 0], before[..., 0])
     assert torch.allclose(after[..., 1], factors[0] ** 2 * before[..., 1], rtol=1e-4)
+
+
+def test_amplitude_factor_is_the_chi_squared_bound_and_shrinks_with_data():
+    from scipy.stats import chi2
+
+    from surrogates.calibration import amplitude_factor
+
+    assert amplitude_factor(3) == pytest.approx((2 / chi2.ppf(0.05, 2)) ** 0.5)
+    factors = [amplitude_factor(n) for n in (3, 5, 10, 30, 100)]
+    assert all(a > b for a, b in zip(factors, factors[1:], strict=False)) and factors[-1] > 1.0
+
+
+def test_small_sample_calibration_widens_at_least_by_the_amplitude_factor():
+    from surrogates.calibration import amplitude_factor
+
+    X, y = data(6)
+    model = ModelListGP(fit_gp(X, y))
+    assert calibrate(model, [0], small_sample=True)[0] >= amplitude_factor(6)
