@@ -91,7 +91,8 @@ class Campaign:
             InputError: naming the row and column, with the campaign left unchanged.
         """
         cfg = self.config
-        known = set(cfg.parameter_names) | set(cfg.outcomes) | {FAILED}
+        weight = cfg.weight_column
+        known = set(cfg.parameter_names) | set(cfg.outcomes) | {FAILED, weight}
         for column in df.columns:
             if column not in known:
                 raise InputError(
@@ -103,10 +104,14 @@ class Campaign:
                 raise InputError(f"{source}: column {name!r} is missing. Add it; leave cells empty for failed runs.")
         designs_df, warnings = validate_designs(self.config.space(), df, source)
         outcomes_df = _numeric_outcomes(df[cfg.outcomes], source)
+        _check_binary(outcomes_df[cfg.binary_outcomes], source)
         flags = _failed_flags(df[FAILED], source) if FAILED in df else pd.Series(False, index=df.index)
+        trust = _trust_weights(df[weight], source, weight) if weight in df else pd.Series(1.0, index=df.index)
         rows = [
-            _plain(d) | _plain(o) | {FAILED: bool(f)}
-            for d, o, f in zip(designs_df.to_dict("records"), outcomes_df.to_dict("records"), flags, strict=True)
+            _plain(d) | _plain(o) | {FAILED: bool(f)} | ({} if w == 1.0 else {weight: float(w)})
+            for d, o, f, w in zip(
+                designs_df.to_dict("records"), outcomes_df.to_dict("records"), flags, trust, strict=True
+            )
         ]
         skipped = self.store.add_measurements(rows, [_fingerprint(r) for r in rows], source)
         labels = list(df.index)
@@ -161,11 +166,19 @@ class Campaign:
 
     @property
     def measurements(self) -> pd.DataFrame:
-        """Every recorded measurement: parameters, outcomes, `failed`, then `id`, `added_at`, `source`."""
+        """Every recorded measurement: parameters, outcomes, `failed`, then `id`, `added_at`, `source`.
+
+        Once any row was recorded with a trust weight other than 1, a `weight` column (1 where
+        none was given) follows `failed`.
+        """
         df = self.store.measurements()
         columns = self.config.parameter_names + self.config.outcomes + [FAILED]
         if df.empty:
             return pd.DataFrame(columns=columns + ["id", "added_at", "source"])
+        weight = self.config.weight_column
+        if weight in df:
+            df[weight] = pd.to_numeric(df[weight]).fillna(1.0).astype(float)
+            columns.append(weight)
         if FAILED not in df:  # campaigns recorded before the `failed` column existed
             df[FAILED] = False
         df[FAILED] = df[FAILED].fillna(False).astype(bool)
@@ -238,6 +251,33 @@ def _numeric_outcomes(df: pd.DataFrame, source: str) -> pd.DataFrame:
             raise InputError(f"{source}, row {row}, column {name!r}: infinite value. Enter a finite number.")
         out[name] = numbers.astype(float)
     return pd.DataFrame(out, index=df.index)
+
+
+def _check_binary(df: pd.DataFrame, source: str) -> None:
+    """A binary outcome holds 0 or 1 (empty: a failed run)."""
+    for name in df.columns:
+        col = df[name]
+        bad = col.notna() & ~col.isin([0.0, 1.0])
+        if bad.any():
+            row = col.index[bad.to_numpy().argmax()]
+            raise InputError(
+                f"{source}, row {row}, column {name!r}: {float(col[row]):g} is not 0 or 1 ({name} is a binary "
+                "outcome). Enter 1 (yes) or 0 (no), or leave the cell empty for a failed run."
+            )
+
+
+def _trust_weights(col: pd.Series, source: str, name: str) -> pd.Series:
+    """Parse the optional trust-weight column: positive numbers, empty meaning 1."""
+    numbers = pd.to_numeric(col, errors="coerce").astype(float)
+    empty = col.isna() | (col.astype(str).str.strip() == "")
+    bad = (numbers.isna() & ~empty) | ~np.isfinite(numbers.fillna(1.0)) | (numbers <= 0)
+    if bad.any():
+        row = col.index[bad.to_numpy().argmax()]
+        raise InputError(
+            f"{source}, row {row}, column {name!r}: {col[row]!r} is not a positive number. Enter a trust weight "
+            "> 0 (1 = a measurement as trusted as any; 0.25 counts as twice the noise sd), or leave it empty for 1."
+        )
+    return numbers.fillna(1.0)
 
 
 def _failed_flags(col: pd.Series, source: str) -> pd.Series:

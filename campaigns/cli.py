@@ -121,11 +121,12 @@ def propose(
 
 @app.command()
 def status(directory: Path = typer.Argument(..., help="Campaign directory.")) -> None:
-    """Show counts, the best safe result so far and the open proposals.
+    """Show counts, the best safe result so far and the open proposals; warn of a poorly calibrated surrogate.
 
     Example: valley status runs/np
     """
     from campaigns import Campaign
+    from campaigns.report import poorly_calibrated
 
     try:
         camp = Campaign.open(directory)
@@ -148,6 +149,8 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
         out.print(_table(best[shown].to_frame().T, "Best safe result so far"))
     if len(open_df):
         out.print(_table(open_df, "Open proposals"))
+    for verdict in poorly_calibrated(camp) or []:
+        err.print(f"[yellow]warning:[/] surrogate {verdict} See `valley report` (diagnostics).", highlight=False)
 
 
 @app.command()
@@ -155,7 +158,7 @@ def report(
     directory: Path = typer.Argument(..., help="Campaign directory."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Report folder (default: DIR/report)."),
 ) -> None:
-    """Write plots (progress, Pareto front) and an HTML page to open in a browser.
+    """Write plots (progress, Pareto front, surrogate parity and calibration) and HTML pages to open in a browser.
 
     Example: valley report runs/np
     """

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from design import InputError, Objective, Parameter, SafetyLimit, SearchSpace
+from design.parameters import CategoricalParameter
 
 # Columns Valley adds to the tables it returns; parameters and outcomes may not use these names.
 RESERVED_NAMES = frozenset(
@@ -27,16 +28,60 @@ RESERVED_NAMES = frozenset(
         "meets_confidence",
         "role",
         "candidate_row",
+        "trust_weight",
     }
 )
 
+TRUST_WEIGHT = "weight"  # optional measurement column: trust in each row (scales its noise); see `weight_column`
+AUTO_ENSEMBLE_ROWS = 2000  # `surrogate.kind: auto` picks the neural ensemble above this many measurements
 
-class SurrogateConfig(BaseModel):
-    """Which surrogate models the outcomes."""
+
+class MeanConfig(BaseModel):
+    """A mechanistic prior mean for one outcome's GP; the GP then learns the discrepancy from it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["gp"] = "gp"
+    kind: Literal["emax", "linear", "constant"]
+    input: str | None = None  # emax: the saturating parameter (e.g. a dose)
+    outcome: str | None = None  # default: the first continuous outcome
+
+
+class PhysicsConfig(BaseModel):
+    """A built-in physics penalty term of the neural ensemble (see `surrogates.physics`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["monotonic", "bounded", "saturating"]
+    input: str | None = None  # monotonic, saturating: the parameter
+    outcome: str | None = None  # default: the first continuous outcome
+    weight: float = Field(1.0, ge=0)
+    increasing: bool = True  # monotonic only
+    lower: float | None = None  # bounded only
+    upper: float | None = None  # bounded only
+
+
+class SurrogateConfig(BaseModel):
+    """Which surrogate models the outcomes: GPs (default), a neural ensemble, or `auto`.
+
+    `auto` picks the ensemble for more than `AUTO_ENSEMBLE_ROWS` measurements or sequence
+    parameters (except in `safe_set` mode, which needs GPs), else GPs. `members` and `epochs`
+    size the ensemble and the classifier of binary outcomes; `mean` applies to the GP, `physics`
+    to the ensemble.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["gp", "ensemble", "auto"] = "gp"
+    members: int = Field(5, ge=1, le=64)
+    epochs: int = Field(300, ge=1, le=100_000)
+    mean: MeanConfig | None = None
+    physics: list[PhysicsConfig] = []
+
+
+class CampaignObjective(Objective):
+    """An objective; `type: binary` marks a 0/1 outcome (interacts or not), modelled by a classifier."""
+
+    type: Literal["continuous", "binary"] = "continuous"
 
 
 class AcquisitionConfig(BaseModel):
@@ -64,7 +109,7 @@ class CampaignConfig(BaseModel):
     seed: int = 0
     parameters: list[Parameter] = Field(min_length=1)
     constraints: list[str] = []
-    objectives: list[Objective] = Field(min_length=1)
+    objectives: list[CampaignObjective] = Field(min_length=1)
     safety: list[SafetyLimit] = []
     safety_mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     surrogate: SurrogateConfig = SurrogateConfig()
@@ -98,7 +143,83 @@ class CampaignConfig(BaseModel):
                 SearchSpace(self.parameters, [constraint])
             except (InputError, ValueError) as err:
                 raise ValueError(f"constraints[{i}]: {err}") from None
+        self._check_binary()
+        self._check_surrogate()
         return self
+
+    def _check_binary(self) -> None:
+        binary = self.binary_outcomes
+        for name in binary:
+            taken = f"p_{name}"
+            if taken in params_and_outcomes(self):
+                raise ValueError(f"{taken!r} is the column Valley uses for P({name} = 1). Rename that parameter.")
+        if binary and len(self.objectives) > 1:
+            raise ValueError(
+                f"objectives: a binary objective ({binary[0]!r}) must be the only objective. Got "
+                f"{len(self.objectives)} objectives. Keep one, or make the others safety limits."
+            )
+        for i, goal in enumerate(self.objectives):
+            if goal.type == "binary" and goal.goal == "target":
+                raise ValueError(
+                    f"objectives[{i}].goal must be maximize or minimize for a binary outcome. Got 'target' instead."
+                )
+            if goal.type == "binary" and goal.noise_sd is not None:
+                raise ValueError(f"objectives[{i}].noise_sd does not apply to a binary outcome. Remove it.")
+        for i, limit in enumerate(self.safety):
+            if limit.name in binary:
+                raise ValueError(
+                    f"safety[{i}].name {limit.name!r} is a binary objective; a safety limit needs a continuous "
+                    "outcome. Use another outcome."
+                )
+
+    def _check_surrogate(self) -> None:
+        sur = self.surrogate
+        continuous = [p.name for p in self.parameters if not isinstance(p, CategoricalParameter)]
+        regression = self.regression_outcomes
+        if (sur.mean is not None or sur.physics) and not regression:
+            raise ValueError(
+                "surrogate.mean and surrogate.physics apply to continuous outcomes; this campaign has none. "
+                "Remove them."
+            )
+        if sur.kind == "ensemble" and self.safety_mode == "safe_set":
+            raise ValueError(
+                "surrogate.kind 'ensemble' cannot be used with safety_mode safe_set (the safe set needs one GP "
+                "per outcome). Use kind: gp (or auto), or safety_mode: probabilistic."
+            )
+        if sur.mean is not None:
+            if sur.kind == "ensemble":
+                raise ValueError(
+                    "surrogate.mean is a GP mean function; kind is 'ensemble'. Remove mean, or use kind: gp or auto."
+                )
+            _check_name(sur.mean.outcome, regression, "surrogate.mean.outcome", "a continuous outcome")
+            if sur.mean.kind == "emax":
+                _check_name(sur.mean.input, continuous, "surrogate.mean.input", "a continuous or integer parameter")
+            elif sur.mean.input is not None:
+                raise ValueError(
+                    f"surrogate.mean.input applies to kind emax only. Got input={sur.mean.input!r} with kind "
+                    f"{sur.mean.kind!r}. Remove it."
+                )
+        for i, term in enumerate(sur.physics):
+            where = f"surrogate.physics[{i}]"
+            if sur.kind == "gp":
+                raise ValueError(
+                    f"{where}: physics terms train the neural ensemble; kind is 'gp'. Use kind: ensemble or auto, "
+                    "or remove physics."
+                )
+            _check_name(term.outcome, regression, f"{where}.outcome", "a continuous outcome")
+            if term.kind == "bounded":
+                if term.lower is None and term.upper is None:
+                    raise ValueError(f"{where} (bounded) needs lower, upper or both. Got neither. Add a bound.")
+                if term.lower is not None and term.upper is not None and term.lower >= term.upper:
+                    raise ValueError(
+                        f"{where} (bounded) needs lower < upper. Got lower={term.lower}, upper={term.upper} instead."
+                    )
+                if term.input is not None:
+                    raise ValueError(f"{where}.input does not apply to kind bounded. Got {term.input!r}. Remove it.")
+            else:
+                _check_name(term.input, continuous, f"{where}.input", "a continuous or integer parameter")
+                if term.lower is not None or term.upper is not None:
+                    raise ValueError(f"{where}: lower/upper apply to kind bounded only. Remove them.")
 
     @property
     def parameter_names(self) -> list[str]:
@@ -109,6 +230,30 @@ class CampaignConfig(BaseModel):
         """Outcome names, objectives first, each once."""
         names = [o.name for o in self.objectives] + [s.name for s in self.safety]
         return list(dict.fromkeys(names))
+
+    @property
+    def binary_outcomes(self) -> list[str]:
+        """Names of the objectives declared `type: binary` (0/1 outcomes)."""
+        return [o.name for o in self.objectives if o.type == "binary"]
+
+    @property
+    def regression_outcomes(self) -> list[str]:
+        """Outcomes modelled by the regression surrogate (all but the binary ones), in `outcomes` order."""
+        return [name for name in self.outcomes if name not in self.binary_outcomes]
+
+    @property
+    def weight_column(self) -> str:
+        """The measurement column of trust weights: `weight`, or `trust_weight` if a name is already `weight`."""
+        return "trust_weight" if TRUST_WEIGHT in params_and_outcomes(self) else TRUST_WEIGHT
+
+    def surrogate_kind(self, n_rows: int) -> str:
+        """The surrogate used with `n_rows` measurements: `gp` or `ensemble` (resolves `auto`)."""
+        kind = self.surrogate.kind
+        if kind != "auto":
+            return kind
+        if self.safety_mode == "safe_set" and self.safety:
+            return "gp"
+        return "ensemble" if n_rows > AUTO_ENSEMBLE_ROWS or self.space().sequence_blocks else "gp"
 
     @property
     def confidence(self) -> float:
@@ -123,6 +268,18 @@ class CampaignConfig(BaseModel):
 
     def space(self) -> SearchSpace:
         return SearchSpace(self.parameters, self.constraints)
+
+
+def params_and_outcomes(config: CampaignConfig) -> list[str]:
+    """Every parameter and outcome name of a config."""
+    return [p.name for p in config.parameters] + config.outcomes
+
+
+def _check_name(name: str | None, allowed: list[str], where: str, what: str) -> None:
+    if name is not None and name not in allowed:
+        raise ValueError(f"{where} must be {what} of this campaign, one of {allowed}. Got {name!r} instead.")
+    if name is None and where.endswith(".input"):
+        raise ValueError(f"{where} is missing. Add input: one of {allowed}.")
 
 
 def load_config(source: str | Path | dict[str, Any]) -> CampaignConfig:

@@ -28,8 +28,18 @@ from design import (
     space_filling,
     spread_rows,
 )
+from design.parameters import CategoricalParameter
 from design.safe_set import safe_set
-from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
+from surrogates import (
+    FeasibilityModel,
+    NeuralClassifierEnsemble,
+    NeuralEnsemble,
+    SurrogateWarning,
+    TrainingOptions,
+    fit_outcome_models,
+    mean_from_config,
+    physics_terms_from_config,
+)
 from surrogates.calibration import calibrate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
@@ -78,9 +88,13 @@ def make_proposals(
     Y[torch.tensor(failed)] = float("nan")
     X_pending = space.encode(pending_df) if len(pending_df) else None
     X_pool = space.encode(candidates_df) if candidates_df is not None else None
+    weights = trust_weights(config, measured_df)
+    if config.binary_outcomes:
+        inputs = _Inputs(space, X, Y, failed, weights, X_pending, X_pool, candidates_df)
+        return _propose_binary(config, inputs, n, seed)
     notes: list[str] = []
 
-    model = _fit(config, space, X, Y, notes)
+    model = _fit(config, space, X, Y, notes, weights)
     feasibility = _fit_feasibility(X, failed, notes) if model is not None else None
     batch, method = None, "space-filling"
     if model is not None:
@@ -214,33 +228,250 @@ def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: 
     return _Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + ["closest-to-safe"] * len(picks))
 
 
-def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str]):
+def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str], weights=None):
+    """Fit the regression surrogate of `config.regression_outcomes` (the columns of `Y`), or None."""
+    outcomes = config.regression_outcomes
     counts = (~torch.isnan(Y)).sum(dim=0)
     fewest = int(counts.min()) if len(counts) else 0
     if fewest < space.d + 1:
-        name = config.outcomes[int(counts.argmin())]
+        name = outcomes[int(counts.argmin())]
         notes.append(
             f"{fewest} successful measurement(s) of {name!r}; a model needs at least {space.d + 1} "
             "(parameters + 1), so this batch is a space-filling design."
         )
         return None
+    kind = config.surrogate_kind(X.shape[0])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SurrogateWarning)
-            model = fit_outcome_models(X, Y, list(space.cat_dims), config.noise_sd)
+            if kind == "ensemble":
+                model = make_ensemble(config, space).fit(X, Y, weights=weights, bounds=space.bounds)
+            else:
+                noise_sd = [sd for name, sd in zip(config.outcomes, config.noise_sd, strict=True) if name in outcomes]
+                model = fit_outcome_models(
+                    X, Y, list(space.cat_dims), noise_sd, mean_modules=mean_modules(config, space), weights=weights
+                )
         notes.extend(str(w.message) for w in caught if issubclass(w.category, SurrogateWarning))
     except Exception as err:  # noqa: BLE001
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
         return None
-    limited = list(dict.fromkeys(config.outcomes.index(limit.name) for limit in config.safety))
+    if kind == "ensemble":  # one model with m outputs: no per-outcome GP to recalibrate by leave-one-out
+        why = "" if config.surrogate.kind == "ensemble" else f" (surrogate auto: {X.shape[0]} measurements)"
+        notes.append(
+            f"outcomes modelled by a neural ensemble of {config.surrogate.members} network(s){why}; "
+            "check its calibration with `valley status` or `valley report`."
+        )
+        return model
+    limited = list(dict.fromkeys(outcomes.index(limit.name) for limit in config.safety))
     small_sample = config.safety_mode == "safe_set"
     for j, factor in zip(limited, calibrate(model, limited, small_sample), strict=True):
         if factor > WIDENED:
             why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
-            notes.append(
-                f"the uncertainty of {config.outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety."
-            )
+            notes.append(f"the uncertainty of {outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety.")
     return model
+
+
+def trust_weights(config: CampaignConfig, measured_df: pd.DataFrame) -> Tensor | None:
+    """The rows' trust weights (the optional `weight` column, 1 where empty), or None when all are 1."""
+    column = config.weight_column
+    if column not in measured_df:
+        return None
+    w = pd.to_numeric(measured_df[column], errors="coerce").fillna(1.0).to_numpy(dtype=float)
+    return None if (w == 1.0).all() else torch.tensor(w, dtype=torch.double)
+
+
+def input_names(space: SearchSpace) -> list[str]:
+    """A name per encoded column: scalar parameters, then `<sequence>[k]` for one-hot columns."""
+    names = [p.name for p in space.scalars]
+    for p in space.sequences:
+        names += [f"{p.name}[{k}]" for k in range(p.n_columns)]
+    return names
+
+
+def mean_modules(config: CampaignConfig, space: SearchSpace) -> list | None:
+    """GP mean modules per regression outcome from `surrogate.mean` (fresh ones each call), or None."""
+    entry = config.surrogate.mean
+    if entry is None:
+        return None
+    outcomes = config.regression_outcomes
+    ranges = {}
+    for p in space.scalars:
+        if not isinstance(p, CategoricalParameter):
+            ranges[p.name] = (float(p.bounds[0]), float(p.bounds[1]), bool(getattr(p, "log", False)))
+    module = mean_from_config(entry.model_dump(), input_names(space), ranges)
+    target = entry.outcome or outcomes[0]
+    return [module if name == target else None for name in outcomes]
+
+
+def physics_terms(config: CampaignConfig, space: SearchSpace) -> list:
+    """The ensemble's `PhysicsTerm`s from `surrogate.physics` (inputs in encoded coordinates)."""
+    keys = {
+        "monotonic": ("kind", "input", "outcome", "weight", "increasing"),
+        "bounded": ("kind", "outcome", "weight", "lower", "upper"),
+        "saturating": ("kind", "input", "outcome", "weight"),
+    }
+    outcomes = config.regression_outcomes
+    entries = []
+    for term in config.surrogate.physics:
+        entry = {k: v for k, v in term.model_dump().items() if k in keys[term.kind] and v is not None}
+        entry["outcome"] = term.outcome or outcomes[0]
+        entries.append(entry)
+    return physics_terms_from_config(entries, input_names(space), outcomes)
+
+
+def make_ensemble(config: CampaignConfig, space: SearchSpace) -> NeuralEnsemble:
+    """An unfitted `NeuralEnsemble` as the config's `surrogate` section describes it."""
+    sur = config.surrogate
+    return NeuralEnsemble(
+        sur.members,
+        training=TrainingOptions(epochs=sur.epochs),
+        sequence_blocks=space.sequence_blocks or None,
+        physics=physics_terms(config, space),
+        seed=config.seed,
+    )
+
+
+def make_classifier(config: CampaignConfig, space: SearchSpace) -> NeuralClassifierEnsemble:
+    """An unfitted class-weighted ("balanced") classifier ensemble for a binary outcome."""
+    sur = config.surrogate
+    return NeuralClassifierEnsemble(
+        sur.members,
+        training=TrainingOptions(epochs=sur.epochs),
+        sequence_blocks=space.sequence_blocks or None,
+        class_weight="balanced",
+        seed=config.seed,
+    )
+
+
+@dataclass
+class _Inputs:
+    space: SearchSpace
+    X: Tensor
+    Y: Tensor
+    failed: np.ndarray
+    weights: Tensor | None
+    X_pending: Tensor | None
+    X_pool: Tensor | None
+    candidates_df: pd.DataFrame | None
+
+
+def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) -> Proposal:
+    """A binary objective: the designs of a candidate pool with the highest P(objective = 1) (or = 0).
+
+    A class-weighted classifier ensemble learns P(1); any continuous (safety) outcomes get the
+    regression surrogate. Candidates (the `candidates` table, or a Sobol pool plus steps around
+    the measured designs) that reach P(safe) >= confidence are ranked by P(goal) times P(success)
+    once runs have failed, and the best `n` not measured or pending yet are proposed. Short of
+    confident ones, the highest-P(safe) designs fill the batch, flagged. With too few labels, or
+    only one class seen, the batch is space-filling.
+    """
+    space, X, Y = data.space, data.X, data.Y
+    notes: list[str] = []
+    objective = config.objectives[0]
+    name = objective.name
+    labels = Y[:, config.outcomes.index(name)]
+    regression = [config.outcomes.index(o) for o in config.regression_outcomes]
+    seen = ~torch.isnan(labels)
+    classifier = model = feasibility = None
+    n_pos = int((labels[seen] == 1).sum())
+    if int(seen.sum()) < space.d + 1 or n_pos in (0, int(seen.sum())):
+        notes.append(
+            f"{int(seen.sum())} successful measurement(s) of {name!r} with {n_pos} positive(s); the classifier needs "
+            f"at least {space.d + 1} (parameters + 1) and both 0 and 1, so this batch is a space-filling design."
+        )
+    else:
+        model = _fit(config, space, X, Y[:, regression], notes, data.weights) if regression else None
+        if model is not None or not regression:
+            w = None if data.weights is None else data.weights[seen]
+            try:
+                classifier = make_classifier(config, space).fit(X[seen], labels[seen], weights=w)
+            except Exception as err:  # noqa: BLE001
+                notes.append(f"the classifier of {name!r} could not be fitted ({type(err).__name__}: {err}).")
+    if classifier is not None:
+        feasibility = _fit_feasibility(X, data.failed, notes)
+        batch = _binary_batch(config, data, classifier, model, feasibility, n, seed, notes)
+        method = f"P({name} = {1 if objective.goal == 'maximize' else 0}) ranking"
+    else:
+        X_existing = X if data.X_pending is None else torch.cat([X, data.X_pending])
+        X_new = _spread(space, n, X_existing, data.X_pool, seed)
+        batch, method = _Batch(X_new, ["space-filling"] * X_new.shape[0]), "space-filling"
+    if data.candidates_df is None:
+        table = space.decode(batch.X)
+    else:
+        table = data.candidates_df.iloc[_rows_of(data.X_pool, batch.X)][config.parameter_names].copy()
+    return Proposal(_binary_predictions(config, table, classifier, model, feasibility, batch), method, notes)
+
+
+def _binary_batch(config, data: _Inputs, classifier, model, feasibility, n: int, seed: int, notes) -> _Batch:
+    space, X = data.space, data.X
+    regression = config.regression_outcomes
+    if data.X_pool is not None:
+        pool = data.X_pool
+    else:
+        X_safe = X[torch.as_tensor(_measured_safe_in(config, data.Y))] if config.safety else X
+        pool = candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
+    taken = X if data.X_pending is None else torch.cat([X, data.X_pending])
+    pool = pool[~_matches_any(pool, taken)]
+    with torch.no_grad():
+        p = classifier.predict_proba(pool)
+        score = p if config.objectives[0].goal == "maximize" else 1 - p
+        if feasibility is not None:
+            score = score * feasibility.probability(pool)
+    if config.safety:
+        p_safe = probability_safe(model, pool, config.safety, regression)
+        confident = p_safe >= config.confidence
+    else:
+        p_safe, confident = torch.ones(len(pool), dtype=pool.dtype), torch.ones(len(pool), dtype=torch.bool)
+    order = torch.argsort(torch.where(confident, score, torch.full_like(score, -1.0)), descending=True)
+    picks = [int(i) for i in order[: min(n, int(confident.sum()))]]
+    roles = ["optimize"] * len(picks)
+    if len(picks) < n and config.safety:
+        rest = [int(i) for i in torch.argsort(p_safe, descending=True) if not bool(confident[i])][: n - len(picks)]
+        if rest:
+            notes.append(
+                f"not enough designs reach P(safe) >= {config.confidence:g}; {len(rest)} design(s) with the highest "
+                "P(safe) are added. They are NOT known to be safe: see `meets_confidence` and `p_safe`."
+            )
+        picks, roles = picks + rest, roles + ["closest-to-safe"] * len(rest)
+    if len(picks) < n:
+        notes.append(f"only {len(picks)} distinct design(s) could be proposed.")
+    return _Batch(pool[picks], roles)
+
+
+def _measured_safe_in(config: CampaignConfig, Y: Tensor) -> np.ndarray:
+    measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
+    return measured[config.regression_outcomes].notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
+
+
+def _binary_predictions(config, table: pd.DataFrame, classifier, model, feasibility, batch: _Batch) -> pd.DataFrame:
+    """`p_<binary>`, then `<outcome>_mean` and `<outcome>_sd` of the other outcomes, `p_safe` and friends."""
+    table = table.copy()
+    X_new, rows = batch.X, len(table)
+    name = config.binary_outcomes[0]
+    regression = config.regression_outcomes
+    with torch.no_grad():
+        table[f"p_{name}"] = classifier.predict_proba(X_new).numpy() if classifier is not None and rows else np.nan
+        if model is not None and rows:
+            posterior = model.posterior(X_new, observation_noise=True)
+            mean, sd = posterior.mean.numpy(), posterior.variance.clamp_min(0).sqrt().numpy()
+        else:
+            mean = sd = np.full((rows, len(regression)), np.nan)
+    for j, outcome in enumerate(regression):
+        table[f"{outcome}_mean"] = mean[:, j]
+        table[f"{outcome}_sd"] = sd[:, j]
+    if config.safety:
+        p_safe = (
+            probability_safe(model, X_new, config.safety, regression).numpy()
+            if model is not None and rows
+            else np.full(rows, np.nan)
+        )
+        table["p_safe"] = p_safe
+        table["meets_confidence"] = p_safe >= config.confidence
+    if feasibility is not None:
+        with torch.no_grad():
+            table["p_feasible"] = feasibility.probability(X_new).numpy()
+    table["role"] = batch.roles
+    return table
 
 
 def _fit_feasibility(X: Tensor, failed: np.ndarray, notes: list[str]) -> FeasibilityModel | None:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure  # the OO API: no pyplot state, no backend switch
+from scipy.stats import binom
+from torch import Tensor
 
+from campaigns.config import dump_config
+from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
+from campaigns.propose import FAILED, make_ensemble, mean_modules, trust_weights
 from campaigns.simulate import best_safe_so_far
+from surrogates import cross_validate, fit_outcome_models
+from surrogates.calibration import calibrate
+
+DIAGNOSTICS_CACHE = ".diagnostics.json"  # in the campaign directory: the last cross-validation and its key
+STATUS_CV_MAX_ROWS = 500  # `valley status` cross-validates GPs itself up to this many rows; else uses the cache
 
 
 def plot_progress(
@@ -91,8 +105,13 @@ def plot_pareto(camp, path: str | Path) -> Path:
     return path
 
 
-def write_report(camp, out_dir: str | Path) -> Path:
-    """Write PNG plots and an `index.html` page that shows them with the key tables."""
+def write_report(camp, out_dir: str | Path, diagnostics: bool = True) -> Path:
+    """Write PNG plots and an `index.html` page that shows them with the key tables.
+
+    With `diagnostics`, the surrogate is also cross-validated (`surrogate_diagnostics`):
+    `parity.png`, `calibration.png` and `diagnostics.html` are written and the page shows the
+    table and verdicts.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = camp.config
@@ -114,6 +133,8 @@ def write_report(camp, out_dir: str | Path) -> Path:
         f"<h2>{html.escape(title)}</h2>{table.to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
         for title, table in sections
     ]
+    if diagnostics:
+        body += _diagnostics_section(camp, out_dir)
     page = out_dir / "index.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><title>Valley report</title>"
@@ -121,3 +142,176 @@ def write_report(camp, out_dir: str | Path) -> Path:
         "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n" + "\n".join(body)
     )
     return page
+
+
+# -- surrogate diagnostics --------------------------------------------------------------------------
+
+
+def cv_rows_needed(d: int) -> int:
+    """Fewest successful rows for k-fold CV (k = min(5, n)) where every training fold has `d + 1` rows."""
+    n = 2
+    while n - math.ceil(n / min(5, n)) < d + 1:
+        n += 1
+    return n
+
+
+def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, str] | None:
+    """k-fold cross-validation of the campaign's configured surrogate on its continuous outcomes.
+
+    `k = min(5, n)` over the `n` successful measurements (`KFold`, shuffled with the config's
+    seed). Each fold fits the surrogate as `propose` does: the GPs with the config's mean
+    function, known noise and trust weights (and the leave-one-out widening of the safety
+    outcomes), or the neural ensemble with its physics terms and weights; its predictive mean and
+    variance of a new measurement are scored by `surrogates.cross_validate`. Binary outcomes are
+    not included. The result is cached in the campaign directory (`.diagnostics.json`) under a key
+    of the config and the measurement ids, so asking again without new data is instant.
+
+    Args:
+        camp: The `Campaign`.
+        compute: False returns only a cached result (None when there is none for this data).
+
+    Returns:
+        `(cv_df, oof_df, kind)` as `cross_validate` returns them plus the surrogate kind used
+        (`gp` or `ensemble`), or None with too few rows (`cv_rows_needed`) or no continuous outcome.
+    """
+    cfg = camp.config
+    space = cfg.space()
+    df = camp.measurements
+    names = cfg.regression_outcomes
+    ok = ~(df[cfg.outcomes].isna().any(axis=1) | df[FAILED].astype(bool)).to_numpy()
+    if not names or int(ok.sum()) < cv_rows_needed(space.d):
+        return None
+    kind = cfg.surrogate_kind(len(df))
+    key = hashlib.sha256((dump_config(cfg) + json.dumps(df["id"].astype(int).tolist())).encode()).hexdigest()
+    cache = Path(camp.path) / DIAGNOSTICS_CACHE
+    try:
+        stored = json.loads(cache.read_text())
+        if stored["key"] == key:
+            return pd.DataFrame(stored["cv"]), pd.DataFrame(stored["oof"]), stored["kind"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if not compute:
+        return None
+    rows = df[ok].reset_index(drop=True)
+    X = space.encode(rows)
+    Y = torch.tensor(rows[names].to_numpy(dtype=float), dtype=torch.double).reshape(-1, len(names))
+    w = trust_weights(cfg, rows)
+    Xw = torch.cat([X, (torch.ones(len(X), dtype=X.dtype) if w is None else w).unsqueeze(-1)], dim=-1)
+    fit_predict = _ensemble_fit_predict(cfg, space) if kind == "ensemble" else _gp_fit_predict(cfg, space)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small fits run faster on one thread
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            cv_df, oof_df = cross_validate(fit_predict, Xw, Y, k=min(5, len(X)), seed=cfg.seed, outcome_names=names)
+    finally:
+        torch.set_num_threads(old_threads)
+    try:
+        payload = {"key": key, "kind": kind, "cv": cv_df.to_dict("list"), "oof": oof_df.to_dict("list")}
+        cache.write_text(json.dumps(payload, default=float))
+    except OSError:
+        pass  # a read-only campaign still gets its diagnostics, just not cached
+    return cv_df, oof_df, kind
+
+
+def _split_weights(Xw: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The designs and their trust weights (None when all are 1) from `X` with the weights appended."""
+    w = Xw[:, -1]
+    return Xw[:, :-1], None if bool((w == 1).all()) else w
+
+
+def _gp_fit_predict(cfg, space):
+    names = cfg.regression_outcomes
+    noise_sd = [sd for name, sd in zip(cfg.outcomes, cfg.noise_sd, strict=True) if name in names]
+    limited = list(dict.fromkeys(names.index(limit.name) for limit in cfg.safety))
+
+    def fit_predict(Xw_train: Tensor, Y_train: Tensor, Xw_test: Tensor) -> tuple[Tensor, Tensor]:
+        X_train, w = _split_weights(Xw_train)
+        model = fit_outcome_models(
+            X_train, Y_train, list(space.cat_dims), noise_sd, mean_modules=mean_modules(cfg, space), weights=w
+        )
+        calibrate(model, limited, cfg.safety_mode == "safe_set")  # as `propose` judges safety
+        with torch.no_grad():
+            post = model.posterior(Xw_test[:, :-1], observation_noise=True)
+        return post.mean, post.variance
+
+    return fit_predict
+
+
+def _ensemble_fit_predict(cfg, space):
+    def fit_predict(Xw_train: Tensor, Y_train: Tensor, Xw_test: Tensor) -> tuple[Tensor, Tensor]:
+        X_train, w = _split_weights(Xw_train)
+        model = make_ensemble(cfg, space).fit(X_train, Y_train, weights=w, bounds=space.bounds)
+        with torch.no_grad():
+            return model.predict(Xw_test[:, :-1])
+
+    return fit_predict
+
+
+def poorly_calibrated(camp) -> list[str] | None:
+    """`calibration_verdict` lines of the poorly calibrated outcomes, for `valley status`; fast.
+
+    Only with at least `2 * (d + 1)` successful rows, and only verdicts that a binomial test
+    confirms (`_clearly_poor`: a few dozen rows cannot show intervals too wide). Uses the cached
+    cross-validation when it matches the data; otherwise cross-validates GPs up to `STATUS_CV_MAX_ROWS` rows and returns
+    None for anything slower (an ensemble, or more rows): `valley report` computes and caches it.
+
+    Returns:
+        The verdict lines (empty when every outcome is well calibrated), or None when nothing was
+        checked.
+    """
+    cfg = camp.config
+    df = camp.measurements
+    d = cfg.space().d
+    ok = ~(df[cfg.outcomes].isna().any(axis=1) | df[FAILED].astype(bool)).to_numpy()
+    if int(ok.sum()) < 2 * (d + 1) or not cfg.regression_outcomes:
+        return None
+    cheap = cfg.surrogate_kind(len(df)) == "gp" and int(ok.sum()) <= STATUS_CV_MAX_ROWS
+    result = surrogate_diagnostics(camp, compute=cheap)
+    if result is None:
+        return None
+    cv_df = result[0]
+    return [str(row["verdict"]) for _, row in cv_df.iterrows() if _clearly_poor(row)]
+
+
+def _clearly_poor(row: pd.Series) -> bool:
+    """A "poorly calibrated" verdict that a binomial test at the 5 % level confirms.
+
+    With `n` held-out points a calibrated 95 % interval misses `Binomial(n, 0.05)` of them, so
+    at small `n` a coverage of 100 % (or one or two misses) is common; `valley status` warns only
+    when the observed misses are unlikely (p < 0.05) under calibration.
+    """
+    if not str(row["verdict"]).startswith("poorly"):
+        return False
+    n = int(row["n"])
+    misses = round(n * (1.0 - float(row["coverage_95"])))
+    if float(row["coverage_95"]) < 0.95:  # too narrow: this many misses or more
+        return float(binom.sf(misses - 1, n, 0.05)) < 0.05
+    return float(binom.cdf(misses, n, 0.05)) < 0.05  # too wide: this few misses or fewer
+
+
+def _diagnostics_section(camp, out_dir: Path) -> list[str]:
+    """Write the diagnostics plots and page; the HTML lines of the report's section on them."""
+    cfg = camp.config
+    result = surrogate_diagnostics(camp)
+    title = "<h2>Surrogate diagnostics</h2>"
+    if result is None:
+        why = (
+            "no continuous outcome to cross-validate"
+            if not cfg.regression_outcomes
+            else f"too few successful measurements for cross-validation (needs {cv_rows_needed(cfg.space().d)})"
+        )
+        return [title, f"<p>Not computed: {html.escape(why)}.</p>"]
+    cv_df, oof_df, kind = result
+    pngs = [plot_parity(oof_df, out_dir / "parity.png"), plot_calibration(oof_df, out_dir / "calibration.png")]
+    write_diagnostics_html(out_dir, cv_df, pngs)
+    surrogate = "Gaussian processes" if kind == "gp" else f"a neural ensemble of {cfg.surrogate.members} networks"
+    k = min(5, int(cv_df["n"].max()))
+    lines = [
+        title,
+        f"<p>{k}-fold cross-validation of the surrogate ({html.escape(surrogate)}): each measurement predicted by "
+        "a model that did not see it. <a href='diagnostics.html'>Details</a>.</p>",
+        cv_df.drop(columns=["verdict"]).to_html(index=False, float_format=lambda v: f"{v:.4g}"),
+        "<ul>" + "".join(f"<li>{html.escape(str(v))}</li>" for v in cv_df["verdict"]) + "</ul>",
+    ]
+    return lines + [f'<img src="{p.name}" alt="{p.stem}">' for p in pngs]
