@@ -2,10 +2,12 @@
 
 The rule, over a finite set of candidate designs:
 - the *safe set* S holds the candidates whose probability that every safety limit holds is at
-  least the confidence, jointly, AND that lie within `REACH` (encoded units; categories must
-  match) of a design measured safe. The second condition plays the part of SafeOpt's Lipschitz
-  bound: a stationary GP fitted on a narrow region reverts to the data's mean far from it, and
-  would otherwise certify unexplored designs as safe;
+  least the confidence, jointly, AND that lie within reach of a design measured safe (categories
+  must match). The second condition plays the part of SafeOpt's Lipschitz bound: a stationary GP
+  reverts to the data's mean farther than about a lengthscale from its data, and would otherwise
+  certify unexplored designs as safe. The reach along each input is `REACH_LENGTHSCALES` times
+  the shortest lengthscale the safety GPs fitted for it, and at most `REACH` (encoded units); the
+  distance to the nearest safe design is measured in those reaches (an ellipsoid);
 - *maximizers* M are the candidates of S that could still be optimal: the upper confidence bound
   of their objective reaches the best lower confidence bound over S;
 - *expanders* G are the candidates of S whose measurement could make unsafe candidates safe: we
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 from botorch.models import ModelListGP
+from gpytorch.kernels import MaternKernel, RBFKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from torch import Tensor
 
@@ -30,6 +33,7 @@ from design.bo import probability_safe
 from design.goals import Objective, SafetyLimit
 
 REACH = 0.25  # how far from a design measured safe the safe set may extend (unit-cube distance)
+REACH_LENGTHSCALES = 0.5  # ... and at most this many of the safety GPs' lengthscales (Matern-5/2 correlation 0.83)
 BETA = 2.0  # width of the confidence bounds, in posterior standard deviations
 FANTASIES = 16  # expander candidates checked by fantasy, the most uncertain on safety first
 
@@ -60,13 +64,14 @@ def safe_set(
         X_safe: A `k x d` tensor of the designs measured safe so far.
         cat_dims: Categorical columns (a candidate must match a safe design's categories).
     """
-    near = _within_reach(X, X_safe, cat_dims, discrete_dims)
+    reach = reach_per_input(model, [outcomes.index(limit.name) for limit in safety], X.shape[-1], discrete_dims)
+    near = _within_reach(X, X_safe, cat_dims, reach)
     safe = (probability_safe(model, X, safety, outcomes) >= confidence) & near
     maximizers = torch.zeros_like(safe)
     expansion = torch.zeros(X.shape[0], dtype=torch.long)
     if not safe.any():
         return SafeSet(safe, maximizers, expansion)
-    expansion = _expansion_counts(model, X, safe, near, safety, outcomes, confidence, cat_dims, discrete_dims)
+    expansion = _expansion_counts(model, X, safe, near, safety, outcomes, confidence, cat_dims, reach)
     if objective is None:  # several objectives: every safe design may be Pareto-optimal
         return SafeSet(safe, safe.clone(), expansion)
     with torch.no_grad():
@@ -77,18 +82,34 @@ def safe_set(
     return SafeSet(safe, maximizers, expansion)
 
 
-def _within_reach(
-    X: Tensor, X_safe: Tensor, cat_dims: dict[int, list[float]], discrete_dims: dict[int, list[float]] | None = None
+def reach_per_input(
+    model: ModelListGP, outputs: list[int], d: int, discrete_dims: dict[int, list[float]] | None = None
 ) -> Tensor:
+    """How far (encoded units) the safe set may reach from a safe design along each of the `d` inputs.
+
+    `min(REACH, REACH_LENGTHSCALES * lengthscale)`, the lengthscale being the shortest among the
+    Matern/RBF kernels of the GPs at `outputs` for that input. One level of an integer input may be
+    coarser than that ([0, 3] has steps of 1/3): such an input reaches just over one step, or the
+    safe set could never move to a neighbouring level.
+    """
+    reach = torch.full((d,), REACH, dtype=torch.double)
+    for j in outputs:
+        for kernel in model.models[j].covar_module.modules():
+            if isinstance(kernel, MaternKernel | RBFKernel) and kernel.ard_num_dims is not None:
+                dims = torch.arange(d) if kernel.active_dims is None else kernel.active_dims
+                scale = kernel.lengthscale.detach().reshape(-1).to(reach)
+                reach[dims] = torch.minimum(reach[dims], REACH_LENGTHSCALES * scale)
+    for i, levels in (discrete_dims or {}).items():
+        reach[i] = torch.clamp(reach[i], min=1.001 / (len(levels) - 1))
+    return reach
+
+
+def _within_reach(X: Tensor, X_safe: Tensor, cat_dims: dict[int, list[float]], reach: Tensor) -> Tensor:
     if X_safe.shape[0] == 0:
         return torch.zeros(X.shape[0], dtype=torch.bool)
     numeric = [i for i in range(X.shape[-1]) if i not in cat_dims]
-    # One integer level may be coarser than REACH ([0, 3] has steps of 1/3): shrink such columns so
-    # one step counts as just under REACH, or the safe set could never move to a neighbouring level.
-    scale = torch.ones(X.shape[-1], dtype=X.dtype)
-    for i, levels in (discrete_dims or {}).items():
-        scale[i] = min(1.0, 0.999 * REACH * (len(levels) - 1))  # a step just under REACH
-    close = torch.cdist(X[:, numeric] * scale[numeric], X_safe[:, numeric] * scale[numeric]) <= REACH
+    scale = 1.0 / reach[numeric].to(X)
+    close = torch.cdist(X[:, numeric] * scale, X_safe[:, numeric] * scale) <= 1.0
     for i in cat_dims:
         close &= X[:, i, None] == X_safe[None, :, i]
     return close.any(dim=1)
@@ -118,7 +139,7 @@ def _expansion_counts(
     outcomes: list[str],
     confidence: float,
     cat_dims: dict[int, list[float]],
-    discrete_dims: dict[int, list[float]] | None,
+    reach_of: Tensor,
 ) -> Tensor:
     counts = torch.zeros(X.shape[0], dtype=torch.long)
     unsafe_X, unsafe_near = X[~safe], near[~safe]
@@ -145,6 +166,6 @@ def _expansion_counts(
                 extra["noise"] = gp.likelihood.noise.mean().reshape(1, 1)
             fantasy[j] = gp.condition_on_observations(X[i : i + 1], optimistic, **extra)
         p = probability_safe(ModelListGP(*fantasy), unsafe_X, safety, outcomes)
-        reach = unsafe_near | _within_reach(unsafe_X, X[i : i + 1], cat_dims, discrete_dims)
+        reach = unsafe_near | _within_reach(unsafe_X, X[i : i + 1], cat_dims, reach_of)
         counts[i] = int(((p >= confidence) & reach).sum())
     return counts

@@ -65,8 +65,13 @@ def amplitude_factor(n: int, level: float = 0.95) -> float:
     return float(min(MAX_FACTOR, math.sqrt((n - 1) / chi2.ppf(1 - level, n - 1))))
 
 
-def inflate(gp: GPyTorchModel, factor: float) -> GPyTorchModel:
-    """Scale the kernel and the noise of `gp` by `factor^2`, in place: same mean, wider intervals."""
+def inflate(gp: GPyTorchModel, factor: float, noise: bool = True) -> GPyTorchModel:
+    """Scale the kernel (and with `noise` the noise) of `gp` by `factor^2`, in place.
+
+    Both together keep the posterior mean and widen every interval by `factor`. The kernel alone
+    says the outcome may vary more than the data showed, while measurements stay as precise as
+    they were: intervals widen away from the data, and much less at the designs measured.
+    """
     if factor == 1.0:
         return gp
     gp.train()
@@ -74,23 +79,26 @@ def inflate(gp: GPyTorchModel, factor: float) -> GPyTorchModel:
     scaled.outputscale = factor**2
     scaled.raw_outputscale.requires_grad_(False)
     gp.covar_module = scaled.to(gp.train_targets)
-    gp.likelihood.noise = gp.likelihood.noise * factor**2
+    if noise:
+        gp.likelihood.noise = gp.likelihood.noise * factor**2
     return gp.eval()
 
 
 def calibrate(model: ModelListGP, outputs: list[int], small_sample: bool = False) -> list[float]:
     """Widen the GPs at `outputs` of `model` by their leave-one-out factors; return the factors used.
 
-    With `small_sample`, each factor is at least `amplitude_factor` of that GP's number of points.
+    With `small_sample`, each GP's amplitude is first scaled by `amplitude_factor` of its number
+    of points (the kernel only: the measurements are no less precise for being few), and the
+    returned factor is the larger of the two.
     """
     factors = []
     for j in outputs:
         gp = model.models[j]
+        amplitude = amplitude_factor(gp.train_targets.shape[-1]) if small_sample else 1.0
+        inflate(gp, amplitude, noise=False)
         factor = calibration_factor(gp)
-        if small_sample:
-            factor = max(factor, amplitude_factor(gp.train_targets.shape[-1]))
         inflate(gp, factor)
-        factors.append(factor)
+        factors.append(max(amplitude, factor))
     return factors
 
 

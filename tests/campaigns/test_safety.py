@@ -137,7 +137,7 @@ def test_safe_set_campaign_rarely_proposes_truly_unsafe_designs(safe_set_run):
 def test_safe_set_grows_over_the_campaign(safe_set_run):
     _, _, reach = safe_set_run
     assert reach[0] < 0.3
-    assert reach[1] > reach[0] + 0.1  # the first batch already measures safe designs beyond the seed
+    assert all(later > earlier for earlier, later in zip(reach, reach[1:], strict=False))  # every batch pushes out
     assert reach[-1] > reach[0] + 0.3  # the safe region reached well beyond the seed
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from design import Objective, SafetyLimit, probability_safe
-from design.safe_set import REACH, safe_set
+from design.safe_set import REACH, REACH_LENGTHSCALES, reach_per_input, safe_set
 from surrogates import fit_outcome_models
 
 OUTCOMES = ["y", "s"]
@@ -46,9 +46,17 @@ def distance_to(X: torch.Tensor, X_safe: torch.Tensor) -> torch.Tensor:
     return torch.cdist(X, X_safe).min(dim=1).values
 
 
+def test_reach_is_the_smaller_of_the_cap_and_half_the_safety_lengthscale(linear, wavy):
+    for model, *_ in (linear, wavy):
+        lengthscale = float(model.models[1].covar_module.lengthscale)
+        assert float(reach_per_input(model, [1], 1)[0]) == pytest.approx(min(REACH, REACH_LENGTHSCALES * lengthscale))
+    model = linear[0]
+    assert float(reach_per_input(model, [1], 1, {0: [0.0, 1 / 3, 2 / 3, 1.0]})[0]) > 1 / 3  # one integer step
+
+
 def test_safe_set_never_reaches_farther_than_reach_from_a_measured_safe_design(linear):
     model, X_safe, limit, sets = linear
-    far = distance_to(GRID, X_safe) > REACH
+    far = distance_to(GRID, X_safe) > float(reach_per_input(model, [1], 1)[0])
     assert sets.safe.any()
     assert not (sets.safe & far).any()
     confident = probability_safe(model, GRID, [limit], OUTCOMES) >= CONFIDENCE
@@ -59,7 +67,7 @@ def test_safe_set_never_reaches_farther_than_reach_from_a_measured_safe_design(l
 def test_candidates_below_the_confidence_are_not_in_the_safe_set(wavy):
     model, X_safe, limit, sets = wavy
     p = probability_safe(model, GRID, [limit], OUTCOMES)
-    near = distance_to(GRID, X_safe) <= REACH
+    near = distance_to(GRID, X_safe) <= float(reach_per_input(model, [1], 1)[0])
     assert (near & (p < CONFIDENCE)).any(), "the toy must have doubtful candidates within reach"
     assert not (sets.safe & (p < CONFIDENCE)).any()
     assert sets.safe.any()
