@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-_out = Console(soft_wrap=True)
+_out = Console(soft_wrap=True, width=200)  # wide tables stay readable when piped
 _err = Console(stderr=True, soft_wrap=True)
 
 
@@ -67,7 +67,7 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
 
     camp = Campaign.open(directory)
     cfg = camp.config
-    goal_list = as_goals(goals) if goals else as_goals(cfg.model_dump())
+    goal_list = as_goals(goals) if goals else as_goals([*cfg.objectives, *cfg.safety])
     unknown = [g.name for g in goal_list if g.name not in cfg.outcomes]
     if unknown:
         raise InputError(

@@ -199,12 +199,31 @@ def hessian_max_eig(scorer: Scorer, space: SearchSpace, X: Tensor, iterations: i
             return scorer.terms(x[None])[0].sum()
 
         u0 = base[box].clone()
-        if len(box) <= _DENSE_HESSIAN_MAX_DIM:
-            H = torch.autograd.functional.hessian(objective, u0)
+        try:
+            if len(box) <= _DENSE_HESSIAN_MAX_DIM:
+                H = torch.autograd.functional.hessian(objective, u0)
+                out[s] = torch.linalg.eigvalsh(0.5 * (H + H.T)).max()
+            else:
+                out[s] = _power_iteration(objective, u0, iterations)
+        except NotImplementedError:  # no second derivative (e.g. torch.cdist in a categorical kernel)
+            H = _finite_difference_hessian(objective, u0)
             out[s] = torch.linalg.eigvalsh(0.5 * (H + H.T)).max()
-        else:
-            out[s] = _power_iteration(objective, u0, iterations)
     return out
+
+
+def _finite_difference_hessian(objective: Callable[[Tensor], Tensor], u0: Tensor, step: float = 1e-4) -> Tensor:
+    """Central differences of the autograd gradient, one coordinate at a time."""
+
+    def gradient(u: Tensor) -> Tensor:
+        u = u.detach().requires_grad_(True)
+        return torch.autograd.grad(objective(u), u)[0]
+
+    rows = []
+    for i in range(u0.shape[0]):
+        e = torch.zeros_like(u0)
+        e[i] = step
+        rows.append((gradient(u0 + e) - gradient(u0 - e)) / (2 * step))
+    return torch.stack(rows)
 
 
 def _power_iteration(objective: Callable[[Tensor], Tensor], u0: Tensor, iterations: int) -> Tensor:

@@ -59,3 +59,23 @@ def test_bad_goal_is_one_error_line(campaign_dir):
     assert result.exit_code == 1 and "error:" in result.output and "not understood" in result.output
     result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--goal", "g=min"])
     assert result.exit_code == 1 and "outcomes of the campaign" in result.output
+
+
+def test_design_works_through_the_categorical_kernel(tmp_path):
+    """The mixed GP's categorical kernel has no second derivative: robustness falls back to differences."""
+    config = {
+        **CONFIG,
+        "name": "mixed",
+        "parameters": [*CONFIG["parameters"], {"name": "kind", "type": "categorical", "values": ["a", "b"]}],
+    }
+    camp = Campaign.create(tmp_path / "camp", config)
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x1": rng.uniform(size=12), "x2": rng.uniform(size=12), "kind": ["a", "b"] * 6})
+    df["f"] = (df["x1"] - 0.3) ** 2 + (df["x2"] - 0.6) ** 2 + (df["kind"] == "b") * 0.5
+    df["c"] = df["x1"] + df["x2"]
+    camp.add_measurements(df)
+    out = tmp_path / "designs.csv"
+    result = CliRunner().invoke(app(), ["design", str(tmp_path / "camp"), "-n", "2", "--starts", "16", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    designs = pd.read_csv(out)
+    assert set(designs["kind"]) <= {"a", "b"} and np.isfinite(designs["hessian_max_eig"]).all()
