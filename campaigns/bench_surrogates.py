@@ -47,15 +47,23 @@ def ppi_features(pairs_df: pd.DataFrame) -> tuple[Tensor, list[tuple[int, int, i
     return torch.cat([a, b], dim=1), [(0, L, len(AMINO_ACIDS)), (L * len(AMINO_ACIDS), L, len(AMINO_ACIDS))]
 
 
-def bench_ppi(seed: int, n_train: int = 4000, n_test: int = 4000, length: int = 20, members: int = 3) -> pd.DataFrame:
-    """Average precision and recall at precision 0.5 on held-out SYNTHETIC protein pairs (system 4)."""
+def bench_ppi(seed: int, n_train: int = 10000, n_test: int = 4000, length: int = 20, members: int = 3) -> pd.DataFrame:
+    """Average precision and recall at precision 0.5 on held-out SYNTHETIC protein pairs (system 4).
+
+    Both ensembles (class-weighted and unweighted) get the same network, a siamese CNN (one encoder
+    shared by the two sequences), and the same training: 20 % of the training pairs held out
+    (stratified) and early stopping on their average precision. About 200 of the 10,000 training
+    pairs are positives (with 4,000 pairs, about 80, the networks memorized them).
+    """
     train_df = make_ppi_pairs(n_train, seed=2 * seed, length=length)
     test_df = make_ppi_pairs(n_test, seed=2 * seed + 1, length=length)
     X_train, blocks = ppi_features(train_df)
     X_test, _ = ppi_features(test_df)
     y_train, y_test = train_df["interacts"].to_numpy(), test_df["interacts"].to_numpy()
-    network = NetworkSpec(hidden=(32,), channels=16)
-    training = TrainingOptions(epochs=30, batch_size=64, validation_fraction=0.0, weight_decay=1e-2)
+    network = NetworkSpec(hidden=(32,), channels=16, shared_encoder=True)
+    training = TrainingOptions(
+        epochs=60, batch_size=64, validation_fraction=0.2, weight_decay=1e-2, patience=10, stop_on="average_precision"
+    )
     scores = {}
     for label, weight in (("ensemble, class-weighted", "balanced"), ("ensemble, unweighted", None)):
         clf = NeuralClassifierEnsemble(members, network, training, blocks, class_weight=weight, seed=seed)
@@ -222,8 +230,11 @@ def format_benchmark(results: dict[str, pd.DataFrame]) -> str:
     """The benchmark tables as text, averaged over seeds."""
     out = []
     if "ppi" in results:
-        table = results["ppi"].groupby("model", sort=False)[["average_precision", "recall_at_precision_0.5"]].mean()
-        out += ["System 4 (SYNTHETIC protein pairs, ~2% positives): held-out ranking", table.to_string(), ""]
+        grouped = results["ppi"].groupby("model", sort=False)[["average_precision", "recall_at_precision_0.5"]]
+        table = grouped.mean().join(grouped.std(ddof=0).add_suffix(" sd"))
+        seeds = results["ppi"]["seed"].nunique()
+        title = f"System 4 (SYNTHETIC protein pairs, ~2% positives): held-out ranking, mean and sd over {seeds} seed(s)"
+        out += [title, table.to_string(), ""]
     if "physics" in results:
         table = results["physics"].pivot_table(index="n", columns="model", values="rel_l2_error", aggfunc="mean")
         out += ["System 5 (neo-Hookean bar): relative L2 error of u(x) vs the reference", table.to_string(), ""]

@@ -43,6 +43,9 @@ class TrainingOptions:
             "triangular2", a half-cycle of two epochs), a cheap way out of poor minima.
         n_collocation: Collocation points sampled uniformly from the input box each epoch for
             the physics terms.
+        stop_on: What early stopping watches on the validation split: `"loss"` (the training
+            loss) or, for classifiers, `"average_precision"` (of the first label; the ranking
+            metric of rare positives, which a class-weighted loss does not track).
     """
 
     epochs: int = 300
@@ -55,6 +58,11 @@ class TrainingOptions:
     validation_fraction: float = 0.2
     cyclic_lr: bool = False
     n_collocation: int = 128
+    stop_on: str = "loss"
+
+    def __post_init__(self) -> None:
+        if self.stop_on not in ("loss", "average_precision"):
+            raise ValueError(f'`stop_on` must be "loss" or "average_precision". Got {self.stop_on!r} instead.')
 
 
 class _Members:
@@ -147,6 +155,8 @@ class _Members:
             net.eval()
             with torch.no_grad():
                 val_loss = float(loss_fn(net(X[val]), T[val], None if w is None else w[val])) if len(val) else np.nan
+                if len(val) and opt.stop_on == "average_precision":
+                    val_loss = -_average_precision(net(X[val]), T[val])
             history.append(
                 {"member": k, "epoch": epoch, **sums, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
             )
@@ -177,6 +187,15 @@ class _Members:
     def _check_X(self, X: Tensor) -> None:
         if X.shape[-1] != self.d_:
             raise ValueError(f"`X` must have {self.d_} columns, as in `fit`. Got {X.shape[-1]} instead.")
+
+
+def _average_precision(scores: Tensor, T: Tensor) -> float:
+    """Average precision of the first label's scores (NaN labels skipped); 0 without positives."""
+    from sklearn.metrics import average_precision_score
+
+    y, s = T[:, 0].numpy(), scores[:, 0].numpy()
+    keep = ~np.isnan(y)
+    return float(average_precision_score(y[keep], s[keep])) if y[keep].sum() > 0 else 0.0
 
 
 def _check_rows(X: Tensor, Y: Tensor, weights: Tensor | None) -> None:

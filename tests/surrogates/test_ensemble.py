@@ -178,3 +178,42 @@ def test_classifier_class_weights_find_rare_positives():
     assert float(p_w[y == 1].mean()) > float(p_u[y == 1].mean())  # positives are no longer drowned out
     with pytest.raises(RuntimeError, match="not fitted"):
         NeuralClassifierEnsemble().predict_proba(X)
+
+
+def test_pairwise_features_learn_a_contact_energy_and_shared_encoder_shares():
+    from surrogates.networks import PairFeatures, SurrogateNet
+
+    g = torch.Generator().manual_seed(0)
+    L, A = 6, 4
+    codes = torch.randint(0, A, (400, L), generator=g)
+    P = torch.nn.functional.one_hot(codes, A).double()
+    W = torch.tensor([[1.0, -1.0, 0.0, 0.5], [-1.0, 1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [0.5, 0.0, 0.0, 0.0]])
+    contacts = torch.zeros(L, L)
+    contacts[0, 3] = contacts[3, 0] = contacts[1, 5] = contacts[5, 1] = 1.0
+    y = torch.einsum("nia,ab,njb,ij->n", P, W.double(), P, contacts.double())  # a contact energy
+    spec = NetworkSpec(hidden=(8,), channels=2, kernel_size=3, pair_channels=2)
+    model = NeuralEnsemble(1, spec, TrainingOptions(epochs=150, patience=40), sequence_blocks=[(0, L, A)])
+    model.fit(P.reshape(400, -1)[:300], y[:300])
+    with torch.no_grad():
+        mean = model.posterior(P.reshape(400, -1)[300:]).mean.squeeze(-1)
+    assert float(torch.corrcoef(torch.stack([mean, y[300:]]))[0, 1]) > 0.9
+    features = PairFeatures(L, A, 3)
+    features.reset_parameters(torch.Generator().manual_seed(0))
+    relaxed = torch.softmax(torch.randn(5, L, A), -1).requires_grad_(True)
+    features(relaxed).sum().backward()
+    assert features(relaxed).shape == (5, 3) and relaxed.grad is not None
+    net = SurrogateNet(
+        2 * L * A, 1, [(0, L, A), (L * A, L, A)], NetworkSpec(shared_encoder=True), *[torch.zeros(48)] * 2
+    )
+    assert net.cnns[0] is net.cnns[1]
+
+
+def test_classifier_early_stopping_on_average_precision():
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(300, 2, dtype=torch.double, generator=g)
+    y = ((X[:, 0] > 0.85) & (X[:, 1] > 0.5)).double()
+    opts = TrainingOptions(epochs=20, patience=5, stop_on="average_precision")
+    clf = NeuralClassifierEnsemble(2, TINY, opts).fit(X, y)
+    assert (clf.history_["val_loss"] <= 0).all() and len(clf.best_epochs_) == 2
+    with pytest.raises(ValueError, match="stop_on"):
+        TrainingOptions(stop_on="accuracy")
