@@ -146,9 +146,7 @@ def is_safe(outcomes_df: pd.DataFrame, config: dict[str, Any]) -> np.ndarray:
     return mask
 
 
-def sample_designs(
-    config: dict[str, Any], n: int, rng: np.random.Generator, max_tries: int = 100
-) -> pd.DataFrame:
+def sample_designs(config: dict[str, Any], n: int, rng: np.random.Generator, max_tries: int = 100) -> pd.DataFrame:
     """Draw `n` designs uniformly from the box, keeping those that meet the constraints.
 
     Continuous parameters are uniform (log-uniform where `"log": True`), integers uniform

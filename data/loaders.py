@@ -52,13 +52,10 @@ def read_table(path: str | Path, sheet: str | int = 0) -> pd.DataFrame:
     repeated = sorted(name for name, count in Counter(names).items() if count > 1 and name)
     if repeated:
         raise DataFileError(
-            f"Data file `{path}` repeats the column name(s) {repeated}. "
-            "Give every column its own name."
+            f"Data file `{path}` repeats the column name(s) {repeated}. Give every column its own name."
         )
     if table_df.empty:
-        raise DataFileError(
-            f"Data file `{path}` has no data rows. Add at least one row under the header."
-        )
+        raise DataFileError(f"Data file `{path}` has no data rows. Add at least one row under the header.")
     return table_df.set_axis(names, axis="columns")
 
 
@@ -70,9 +67,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
             table_df = pd.read_csv(path, index_col=False)
         header_df = pd.read_csv(path, header=None, nrows=1, dtype=str)
     except pd.errors.EmptyDataError:
-        raise DataFileError(
-            f"Data file `{path}` is empty. Write a header row and at least one data row."
-        ) from None
+        raise DataFileError(f"Data file `{path}` is empty. Write a header row and at least one data row.") from None
     except pd.errors.ParserWarning:
         raise DataFileError(
             f"Data file `{path}` has rows with more fields than the header has names. "
@@ -85,9 +80,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
             "Give every row as many comma-separated fields as the header."
         ) from None
     except UnicodeDecodeError:
-        raise DataFileError(
-            f"Data file `{path}` is not UTF-8 text. Save it as a UTF-8 CSV file."
-        ) from None
+        raise DataFileError(f"Data file `{path}` is not UTF-8 text. Save it as a UTF-8 CSV file.") from None
     return table_df, _header(header_df, table_df)
 
 
@@ -107,9 +100,7 @@ def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, list[str]]:
             "again from Excel."
         ) from None
     if header_df.empty:
-        raise DataFileError(
-            f"Data file `{path}` is empty. Write a header row and at least one data row."
-        )
+        raise DataFileError(f"Data file `{path}` is empty. Write a header row and at least one data row.")
     return table_df, _header(header_df, table_df)
 
 
@@ -118,7 +109,4 @@ def _header(header_df: pd.DataFrame, table_df: pd.DataFrame) -> list[str]:
     raw = header_df.iloc[0].tolist() if len(header_df) else []
     if len(raw) != len(table_df.columns):
         return [str(name) for name in table_df.columns]
-    return [
-        name if isinstance(name, str) else str(column)
-        for name, column in zip(raw, table_df.columns, strict=True)
-    ]
+    return [name if isinstance(name, str) else str(column) for name, column in zip(raw, table_df.columns, strict=True)]

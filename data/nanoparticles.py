@@ -148,28 +148,18 @@ def true_activation(x: dict[str, np.ndarray]) -> np.ndarray:
     ec50 = _lookup(EC50_UG, ligand)
     dose_response = x["dose_ug"] ** HILL / (x["dose_ug"] ** HILL + ec50**HILL)
     uptake = np.exp(-(np.log(x["diameter_nm"] / SIZE_PEAK_NM) ** 2) / (2 * SIZE_WIDTH**2))
-    charge = CHARGE_FLOOR + (1 - CHARGE_FLOOR) * _sigmoid(
-        (x["zeta_mV"] - CHARGE_MID_MV) / CHARGE_WIDTH_MV
-    )
-    peg_max = (PEG_DECAY_PCT / PEG_RISE_PCT) * np.exp(
-        -(PEG_DECAY_PCT - PEG_RISE_PCT) / PEG_DECAY_PCT
-    )
+    charge = CHARGE_FLOOR + (1 - CHARGE_FLOOR) * _sigmoid((x["zeta_mV"] - CHARGE_MID_MV) / CHARGE_WIDTH_MV)
+    peg_max = (PEG_DECAY_PCT / PEG_RISE_PCT) * np.exp(-(PEG_DECAY_PCT - PEG_RISE_PCT) / PEG_DECAY_PCT)
     peg = (1 + x["peg_pct"] / PEG_RISE_PCT) * np.exp(-x["peg_pct"] / PEG_DECAY_PCT) / peg_max
     floor = LIGAND_PLATEAU["none"]
-    presentation = floor + (_lookup(LIGAND_PLATEAU, ligand) - floor) * (
-        1 - np.exp(-x["n_layers"] / LAYER_SATURATION)
-    )
+    presentation = floor + (_lookup(LIGAND_PLATEAU, ligand) - floor) * (1 - np.exp(-x["n_layers"] / LAYER_SATURATION))
     return E_MAX * dose_response * uptake * charge * peg * presentation
 
 
 def true_complement(x: dict[str, np.ndarray]) -> np.ndarray:
     """Noise-free complement activation `K` from the parameter arrays of `parameter_arrays`."""
-    charge = COMPLEMENT_CHARGE * _sigmoid(
-        (x["zeta_mV"] - COMPLEMENT_CHARGE_MID_MV) / COMPLEMENT_CHARGE_WIDTH_MV
-    )
-    exposed = (
-        charge + COMPLEMENT_SIZE * x["diameter_nm"] / 100 + COMPLEMENT_DOSE * np.log10(x["dose_ug"])
-    )
+    charge = COMPLEMENT_CHARGE * _sigmoid((x["zeta_mV"] - COMPLEMENT_CHARGE_MID_MV) / COMPLEMENT_CHARGE_WIDTH_MV)
+    exposed = charge + COMPLEMENT_SIZE * x["diameter_nm"] / 100 + COMPLEMENT_DOSE * np.log10(x["dose_ug"])
     shielding = np.exp(-x["peg_pct"] / COMPLEMENT_PEG_PCT)
     return COMPLEMENT_BASE + exposed * shielding + COMPLEMENT_LAYER * (x["n_layers"] - 1)
 

@@ -70,9 +70,7 @@ def spring(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> 
     return _frame(designs_df, values, NOISE_SD["spring"], rng)
 
 
-def pressure_vessel(
-    designs_df: pd.DataFrame, rng: np.random.Generator | None = None
-) -> pd.DataFrame:
+def pressure_vessel(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
     """Pressure vessel: outcome `cost` (minimize) and `g1`..`g4` (`<= 0`).
 
     Material, forming and welding cost of a cylindrical vessel with hemispherical heads,
@@ -88,10 +86,7 @@ def pressure_vessel(
     r, length = x["radius"], x["length"]
     volume = np.pi * r**2 * length + 4 / 3 * np.pi * r**3
     values = {
-        "cost": 0.6224 * ts * r * length
-        + 1.7781 * th * r**2
-        + 3.1661 * ts**2 * length
-        + 19.84 * ts**2 * r,
+        "cost": 0.6224 * ts * r * length + 1.7781 * th * r**2 + 3.1661 * ts**2 * length + 19.84 * ts**2 * r,
         "g1": -ts + 0.0193 * r,
         "g2": -th + 0.00954 * r,
         "g3": 1 - volume / 1296000,
@@ -162,10 +157,7 @@ def _config(
     return {
         "name": name,
         "seed": 0,
-        "parameters": [
-            {"name": p, "type": "continuous", "bounds": [low, high]}
-            for p, (low, high) in bounds.items()
-        ],
+        "parameters": [{"name": p, "type": "continuous", "bounds": [low, high]} for p, (low, high) in bounds.items()],
         "constraints": [],
         "objectives": [{"name": objective, "goal": "minimize"}],
         "safety": [{"name": g, "upper": upper, "confidence": 0.95} for g, upper in limits.items()],
