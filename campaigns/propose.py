@@ -13,6 +13,7 @@ from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
 from campaigns.config import CampaignConfig
+from campaigns.surrogate_builders import make_classifier, make_ensemble, mean_modules, trust_weights
 from design import (
     ConfidenceBarrier,
     FeasibilityWeighted,
@@ -28,18 +29,8 @@ from design import (
     space_filling,
     spread_rows,
 )
-from design.parameters import CategoricalParameter
 from design.safe_set import safe_set
-from surrogates import (
-    FeasibilityModel,
-    NeuralClassifierEnsemble,
-    NeuralEnsemble,
-    SurrogateWarning,
-    TrainingOptions,
-    fit_outcome_models,
-    mean_from_config,
-    physics_terms_from_config,
-)
+from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
 from surrogates.calibration import calibrate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
@@ -271,78 +262,6 @@ def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes
     return model
 
 
-def trust_weights(config: CampaignConfig, measured_df: pd.DataFrame) -> Tensor | None:
-    """The rows' trust weights (the optional `weight` column, 1 where empty), or None when all are 1."""
-    column = config.weight_column
-    if column not in measured_df:
-        return None
-    w = pd.to_numeric(measured_df[column], errors="coerce").fillna(1.0).to_numpy(dtype=float)
-    return None if (w == 1.0).all() else torch.tensor(w, dtype=torch.double)
-
-
-def input_names(space: SearchSpace) -> list[str]:
-    """A name per encoded column: scalar parameters, then `<sequence>[k]` for one-hot columns."""
-    names = [p.name for p in space.scalars]
-    for p in space.sequences:
-        names += [f"{p.name}[{k}]" for k in range(p.n_columns)]
-    return names
-
-
-def mean_modules(config: CampaignConfig, space: SearchSpace) -> list | None:
-    """GP mean modules per regression outcome from `surrogate.mean` (fresh ones each call), or None."""
-    entry = config.surrogate.mean
-    if entry is None:
-        return None
-    outcomes = config.regression_outcomes
-    ranges = {}
-    for p in space.scalars:
-        if not isinstance(p, CategoricalParameter):
-            ranges[p.name] = (float(p.bounds[0]), float(p.bounds[1]), bool(getattr(p, "log", False)))
-    module = mean_from_config(entry.model_dump(), input_names(space), ranges)
-    target = entry.outcome or outcomes[0]
-    return [module if name == target else None for name in outcomes]
-
-
-def physics_terms(config: CampaignConfig, space: SearchSpace) -> list:
-    """The ensemble's `PhysicsTerm`s from `surrogate.physics` (inputs in encoded coordinates)."""
-    keys = {
-        "monotonic": ("kind", "input", "outcome", "weight", "increasing"),
-        "bounded": ("kind", "outcome", "weight", "lower", "upper"),
-        "saturating": ("kind", "input", "outcome", "weight"),
-    }
-    outcomes = config.regression_outcomes
-    entries = []
-    for term in config.surrogate.physics:
-        entry = {k: v for k, v in term.model_dump().items() if k in keys[term.kind] and v is not None}
-        entry["outcome"] = term.outcome or outcomes[0]
-        entries.append(entry)
-    return physics_terms_from_config(entries, input_names(space), outcomes)
-
-
-def make_ensemble(config: CampaignConfig, space: SearchSpace) -> NeuralEnsemble:
-    """An unfitted `NeuralEnsemble` as the config's `surrogate` section describes it."""
-    sur = config.surrogate
-    return NeuralEnsemble(
-        sur.members,
-        training=TrainingOptions(epochs=sur.epochs),
-        sequence_blocks=space.sequence_blocks or None,
-        physics=physics_terms(config, space),
-        seed=config.seed,
-    )
-
-
-def make_classifier(config: CampaignConfig, space: SearchSpace) -> NeuralClassifierEnsemble:
-    """An unfitted class-weighted ("balanced") classifier ensemble for a binary outcome."""
-    sur = config.surrogate
-    return NeuralClassifierEnsemble(
-        sur.members,
-        training=TrainingOptions(epochs=sur.epochs),
-        sequence_blocks=space.sequence_blocks or None,
-        class_weight="balanced",
-        seed=config.seed,
-    )
-
-
 @dataclass
 class _Inputs:
     space: SearchSpace
@@ -408,7 +327,7 @@ def _binary_batch(config, data: _Inputs, classifier, model, feasibility, n: int,
     if data.X_pool is not None:
         pool = data.X_pool
     else:
-        X_safe = X[torch.as_tensor(_measured_safe_in(config, data.Y))] if config.safety else X
+        X_safe = X[torch.as_tensor(_measured_safe(config, data.Y))] if config.safety else X
         pool = candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
     taken = X if data.X_pending is None else torch.cat([X, data.X_pending])
     pool = pool[~_matches_any(pool, taken)]
@@ -436,11 +355,6 @@ def _binary_batch(config, data: _Inputs, classifier, model, feasibility, n: int,
     if len(picks) < n:
         notes.append(f"only {len(picks)} distinct design(s) could be proposed.")
     return _Batch(pool[picks], roles)
-
-
-def _measured_safe_in(config: CampaignConfig, Y: Tensor) -> np.ndarray:
-    measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
-    return measured[config.regression_outcomes].notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
 
 
 def _binary_predictions(config, table: pd.DataFrame, classifier, model, feasibility, batch: _Batch) -> pd.DataFrame:
@@ -491,8 +405,9 @@ def _failed(measured_df: pd.DataFrame, config: CampaignConfig) -> np.ndarray:
 
 
 def _measured_safe(config: CampaignConfig, Y: Tensor) -> np.ndarray:
+    """Rows whose regression outcomes were all measured and meet every safety limit."""
     measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
-    return measured.notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
+    return measured[config.regression_outcomes].notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
 
 
 def _confident(config: CampaignConfig, model, X: Tensor) -> Tensor:

@@ -17,8 +17,9 @@ from torch import Tensor
 
 from campaigns.config import dump_config
 from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
-from campaigns.propose import FAILED, make_ensemble, mean_modules, trust_weights
+from campaigns.propose import FAILED
 from campaigns.simulate import best_safe_so_far
+from campaigns.surrogate_builders import make_ensemble, mean_modules, trust_weights
 from surrogates import cross_validate, fit_outcome_models
 from surrogates.calibration import calibrate
 
