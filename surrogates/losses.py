@@ -21,18 +21,22 @@ def _weighted_mean(losses: Tensor, weights: Tensor | None, mask: Tensor | None =
     return (w * losses).sum() / w.sum().clamp_min(torch.finfo(losses.dtype).tiny)
 
 
-def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor, weights: Tensor | None = None, beta: float = 0.0) -> Tensor:
     """Weighted Gaussian negative log-likelihood, ignoring missing (NaN) targets.
 
     Each entry's loss is `torch.nn.GaussianNLLLoss(full=True)`'s
-    `0.5 * (log(2 pi var) + (target - mean)^2 / var)`; the result is `sum(w * loss) / sum(w)`
-    over the entries whose target is not NaN.
+    `0.5 * (log(2 pi var) + (target - mean)^2 / var)`, times `var.detach() ** beta` (the
+    beta-NLL of Seitzer et al. 2022: with `beta = 0` the plain NLL, whose gradient on the mean
+    shrinks where the predicted variance is large, so a network can settle on "this region is
+    noisy" instead of fitting it; `beta = 0.5` balances the two); the result is
+    `sum(w * loss) / sum(w)` over the entries whose target is not NaN.
 
     Args:
         mean: A `n x m` tensor of predicted means.
         var: A `n x m` tensor of predicted variances (positive).
         target: A `n x m` tensor of targets; NaN marks a missing measurement.
         weights: Optional `n` tensor of non-negative per-row weights (trust, importance).
+        beta: Exponent of the detached variance factor (0: plain NLL).
 
     Returns:
         A scalar tensor.
@@ -44,6 +48,8 @@ def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor, weights: Tensor | No
     losses = torch.nn.GaussianNLLLoss(full=True, reduction="none", eps=1e-12)(
         mean, torch.where(mask, target, mean.detach()), var
     )
+    if beta:
+        losses = losses * var.detach() ** beta
     return _weighted_mean(losses, weights, mask)
 
 

@@ -56,3 +56,16 @@ def test_row_weights_and_missing_targets():
     nll = gaussian_nll(mean, var, target, torch.tensor([3.0, 1.0, 1.0]))
     expected = 0.5 * np.log(2 * np.pi) + (3 * 0.5 * 1 + 1 * 0.5 * 9) / 4
     assert float(nll) == pytest.approx(expected, rel=1e-6)
+
+
+def test_beta_nll_weights_each_entry_by_its_detached_variance():
+    mean = torch.zeros(2, 1, requires_grad=True)
+    var = torch.tensor([[4.0], [0.25]], requires_grad=True)
+    target = torch.tensor([[2.0], [1.0]])
+    plain = 0.5 * (torch.log(2 * np.pi * var) + (target - mean) ** 2 / var)
+    beta = gaussian_nll(mean, var, target, beta=0.5)
+    assert float(beta.detach()) == pytest.approx(float((plain * var.sqrt()).mean().detach()), rel=1e-6)
+    beta.backward()
+    # the factor is a constant: the gradient is the plain NLL's, scaled entry by entry
+    expected_grad = var.detach().sqrt() * (var.detach() - (target - mean.detach()) ** 2) / (2 * var.detach() ** 2) / 2
+    assert torch.allclose(var.grad, expected_grad)
