@@ -29,7 +29,8 @@ from design import (
     space_filling,
     spread_rows,
 )
-from design.safe_set import safe_set
+from design.safe_set import reach_per_input, safe_set, small_steps
+from design.warp import SafetyWarp
 from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
 from surrogates.calibration import calibrate
 
@@ -84,6 +85,9 @@ def make_proposals(
         inputs = _Inputs(space, X, Y, failed, weights, X_pending, X_pool, candidates_df)
         return _propose_binary(config, inputs, n, seed)
     notes: list[str] = []
+    warp = SafetyWarp.of(config.objectives, config.safety)  # safety outcomes on a bilog scale around the limit
+    config = config.model_copy(update={"safety": warp.model_limits(config.safety)})
+    Y = warp.apply(Y, config.outcomes)
 
     model = _fit(config, space, X, Y, notes, weights)
     feasibility = _fit_feasibility(X, failed, notes) if model is not None else None
@@ -106,7 +110,7 @@ def make_proposals(
         table = space.decode(batch.X)
     else:  # the pool's own rows, values exactly as given
         table = candidates_df.iloc[_rows_of(X_pool, batch.X)][config.parameter_names].copy()
-    table = _with_predictions(config, table, model, feasibility, batch)
+    table = _with_predictions(config, table, model, feasibility, batch, warp)
     return Proposal(table, method, notes)
 
 
@@ -157,6 +161,8 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
             f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
             "proposed. Measure these and ask again: the safe set grows with every safe measurement."
         )
+    elif len(batch.roles) < n and config.safety and config.safety_mode == "safe_set":
+        batch = _closest_to_safe(config, model, _small_steps(config, space, model, X_safe, seed), batch, n, notes)
     elif len(batch.roles) < n and config.safety:
         batch = _closest_to_safe(config, model, pool(), batch, n, notes)
     if len(batch.roles) < n:
@@ -187,6 +193,16 @@ def _safe_set_batch(config, space: SearchSpace, model, acqf, pool: Tensor, X_saf
     return _top_up(acqf, batch, pool[sets.safe & ~taken], n, "maximize")
 
 
+def _small_steps(config, space: SearchSpace, model, X_safe: Tensor, seed: int) -> Tensor:
+    """Feasible designs a small step from those measured safe (`design.safe_set.small_steps`)."""
+    if space.botorch_constraints()[1]:  # a step would leave an equality's surface: the pool's own designs
+        return candidate_pool(space, X_safe, seed=seed)
+    limited = [config.outcomes.index(limit.name) for limit in config.safety]
+    reach = reach_per_input(model, limited, X_safe.shape[-1], space.discrete_dims)
+    steps = space.snap(small_steps(X_safe, reach, space.cat_dims, seed=seed).clamp(0.0, 1.0))
+    return steps[torch.as_tensor(space.feasible(space.decode(steps)))]
+
+
 def _top_up(acqf, batch: _Batch, eligible: Tensor, n: int, role: str) -> _Batch:
     """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`."""
     need = n - len(batch.roles)
@@ -203,18 +219,20 @@ def _top_up(acqf, batch: _Batch, eligible: Tensor, n: int, role: str) -> _Batch:
 
 
 def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: list[str]) -> _Batch:
+    """Top the batch up with the designs of `pool` most likely safe, spread among the `4 n` best."""
     fresh = pool[~_matches_any(pool, batch.X)]
     p = probability_safe(model, fresh, config.safety, config.outcomes)
     need = n - len(batch.roles)
     top = torch.argsort(p, descending=True)[: 4 * n]
-    if config.safety_mode == "safe_set":  # an empty safe set: the very safest
-        picks, short = top[:need], "is in the safe set"
-    else:  # trade a little P(safe) for spread
-        picks, short = top[spread_rows(fresh[top], need, batch.X, {})], f"reaches P(safe) >= {config.confidence:g}"
+    picks = top[spread_rows(fresh[top], need, batch.X, {})]
+    if config.safety_mode == "safe_set":
+        short, where = "is in the safe set", "a small step from designs measured safe"
+    else:
+        short, where = f"reaches P(safe) >= {config.confidence:g}", "near the measured ones"
     notes.append(
-        f"not enough designs {short} yet; {len(picks)} design(s) with the highest "
-        f"P(safe) (best {float(p[top[0]]):.2f}) near the measured ones are proposed. They are NOT known to be "
-        "safe: see `meets_confidence` and `p_safe`."
+        f"not enough designs {short} yet; {len(picks)} design(s) with the highest P(safe) (best "
+        f"{float(p[top[0]]):.2f}) {where} are proposed. They are NOT known to be safe: see `meets_confidence` "
+        "and `p_safe`."
     )
     return _Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + ["closest-to-safe"] * len(picks))
 
@@ -437,8 +455,13 @@ def _rows_of(X_pool: Tensor, X_new: Tensor) -> list[int]:
     return [int((X_pool == x).all(dim=-1).nonzero()[0]) for x in X_new]
 
 
-def _with_predictions(config: CampaignConfig, table: pd.DataFrame, model, feasibility, batch: _Batch) -> pd.DataFrame:
-    """Append `<outcome>_mean`, `<outcome>_sd` (of a new measurement), `p_safe` and friends."""
+def _with_predictions(
+    config: CampaignConfig, table: pd.DataFrame, model, feasibility, batch: _Batch, warp: SafetyWarp | None = None
+) -> pd.DataFrame:
+    """Append `<outcome>_mean`, `<outcome>_sd` (of a new measurement), `p_safe` and friends.
+
+    With a `warp`, the model's warped safety outcomes are mapped back to the outcomes' units.
+    """
     table = table.copy()
     m, X_new = len(config.outcomes), batch.X
     if model is None or len(table) == 0:
@@ -449,6 +472,8 @@ def _with_predictions(config: CampaignConfig, table: pd.DataFrame, model, feasib
             posterior = model.posterior(X_new, observation_noise=True)
             mean = posterior.mean.numpy()
             sd = posterior.variance.clamp_min(0).sqrt().numpy()
+        if warp is not None:
+            mean, sd = warp.invert(mean, sd, config.outcomes)
         p_safe = probability_safe(model, X_new, config.safety, config.outcomes).numpy()
     for j, name in enumerate(config.outcomes):
         table[f"{name}_mean"] = mean[:, j]

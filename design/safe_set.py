@@ -17,6 +17,10 @@ The rule, over a finite set of candidate designs:
 Part of each batch (half, rounded down) goes to the expanders that would add most to S, so the
 safe set grows over the campaign; the rest goes to M, chosen by the acquisition function.
 Nothing outside S is ever proposed by this rule.
+
+When S is empty (a model fitted to a handful of points vouches for nothing), the campaign
+takes small steps: designs within `STEP` reaches of a design measured safe (`small_steps`),
+the ones most likely safe first. SafeOpt's seed set, known safe a priori, plays this part.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ REACH = 0.25  # how far from a design measured safe the safe set may extend (uni
 REACH_LENGTHSCALES = 0.5  # ... and at most this many of the safety GPs' lengthscales (Matern-5/2 correlation 0.83)
 BETA = 2.0  # width of the confidence bounds, in posterior standard deviations
 FANTASIES = 16  # expander candidates checked by fantasy, the most uncertain on safety first
+STEP = 0.25  # with an empty safe set: how far from a design measured safe, in reaches
 
 
 @dataclass
@@ -102,6 +107,23 @@ def reach_per_input(
     for i, levels in (discrete_dims or {}).items():
         reach[i] = torch.clamp(reach[i], min=1.001 / (len(levels) - 1))
     return reach
+
+
+def small_steps(X_safe: Tensor, reach: Tensor, cat_dims: dict[int, list[float]], n: int = 512, seed: int = 0) -> Tensor:
+    """`n` designs uniformly within `STEP` reaches (an ellipsoid) of random designs of `X_safe`.
+
+    Categories are kept; the result may leave the unit cube or the space's grid, so snap and
+    check it (`SearchSpace.snap`, `SearchSpace.feasible`) before use.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    base = X_safe[torch.randint(X_safe.shape[0], (n,), generator=generator)]
+    numeric = [i for i in range(X_safe.shape[-1]) if i not in cat_dims]
+    direction = torch.randn(n, len(numeric), generator=generator, dtype=X_safe.dtype)
+    direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    radius = torch.rand(n, 1, generator=generator, dtype=X_safe.dtype) ** (1.0 / max(len(numeric), 1))
+    steps = base.clone()
+    steps[:, numeric] += STEP * radius * direction * reach[numeric].to(X_safe)
+    return steps
 
 
 def _within_reach(X: Tensor, X_safe: Tensor, cat_dims: dict[int, list[float]], reach: Tensor) -> Tensor:

@@ -138,3 +138,18 @@ def test_a_category_without_a_measured_safe_design_is_outside_the_safe_set():
     assert (probability_safe(model, grid, [limit], OUTCOMES)[in_one] >= CONFIDENCE).any()
     assert sets.safe[~in_one].any()
     assert not sets.safe[in_one].any()
+
+
+def test_small_steps_stay_within_step_reaches_of_a_safe_design_and_keep_categories():
+    from design.safe_set import STEP, small_steps
+
+    X_safe = torch.tensor([[0.2, 0.5, 1.0], [0.7, 0.1, 0.0]], dtype=torch.double)
+    reach = torch.tensor([0.2, 0.05, 0.25], dtype=torch.double)
+    steps = small_steps(X_safe, reach, {2: [0.0, 1.0]}, n=400, seed=3)
+    scaled = (steps[:, None, :2] - X_safe[None, :, :2]) / reach[:2]
+    distance = scaled.norm(dim=-1)
+    nearest = distance.argmin(dim=1)
+    assert float(distance.min(dim=1).values.max()) <= STEP + 1e-12
+    assert torch.equal(steps[:, 2], X_safe[nearest, 2])  # the category of the design it stepped from
+    assert float(distance.min(dim=1).values.mean()) > 0.5 * STEP  # spread through the ball, not piled up
+    assert torch.equal(steps, small_steps(X_safe, reach, {2: [0.0, 1.0]}, n=400, seed=3))
