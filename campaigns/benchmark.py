@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,6 +59,7 @@ def run_benchmark(
     batch: int,
     workdir: Path,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """Run every method on every problem with seeds `0 .. seeds - 1` and score each run.
 
@@ -70,6 +72,8 @@ def run_benchmark(
         batch: Designs per batch.
         workdir: A new or empty directory; Valley's campaigns are created under it.
         progress: Called with one line after each run (default: `print`).
+        jobs: Runs at a time, each in its own process on one thread (seconds per proposal are
+            then measured side by side, so compare methods within one run).
 
     Returns:
         One row per (problem, method, seed): `problem`, `method`, `seed`, `experiments`,
@@ -84,16 +88,22 @@ def run_benchmark(
     if "ax" in methods and not _ax_installed():
         say(AX_MISSING)
         methods = [m for m in methods if m != "ax"]
+    tasks = [(p, m, seed, rounds, batch, workdir) for p in problems for m in methods for seed in range(seeds)]
     rows = []
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            futures = {pool.submit(_run_one, *task): i for i, task in enumerate(tasks)}
+            done = {}
+            for future in as_completed(futures):  # said as they finish, kept in task order
+                done[futures[future]] = future.result()
+                say(_describe(done[futures[future]]))
+        return pd.DataFrame([done[i] for i in range(len(tasks))])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small GP problems run several times faster on one thread
     try:
-        for problem in problems:
-            for method in methods:
-                for seed in range(seeds):
-                    row = _run_one(problem, method, seed, rounds, batch, workdir)
-                    rows.append(row)
-                    say(_describe(row))
+        for task in tasks:
+            rows.append(_run_one(*task))
+            say(_describe(rows[-1]))
     finally:
         torch.set_num_threads(threads)
     return pd.DataFrame(rows)

@@ -266,6 +266,7 @@ def benchmark_safe(
     batch: int = typer.Option(4, help="Designs per batch."),
     workdir: Path | None = typer.Option(None, help="Where Valley's campaigns go (default: a temporary folder)."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also write every run's scores to this CSV."),
+    jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Runs at a time, one process each."),
 ) -> None:
     """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
 
@@ -285,6 +286,7 @@ def benchmark_safe(
                 batch,
                 workdir or Path(scratch) / "runs",
                 progress=lambda line: err.print(line, highlight=False),
+                jobs=jobs,
             )
         except ValueError as e:
             _fail(e)

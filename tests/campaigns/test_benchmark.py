@@ -51,3 +51,15 @@ def test_inverse_benchmark_scores_every_method_on_the_robot_arm():
     assert result.exit_code == 0, result.output
     for method in ("gradient", "training best", "random search", "differential evolution"):
         assert method in result.output
+
+
+def test_parallel_runs_score_as_the_serial_ones_in_the_same_order(tmp_path):
+    from campaigns.benchmark import run_benchmark
+
+    args = (["gardner"], ["random", "valley"], 2, 1, 2)
+    serial = run_benchmark(*args, tmp_path / "serial", progress=lambda line: None)
+    lines: list[str] = []
+    parallel = run_benchmark(*args, tmp_path / "parallel", progress=lines.append, jobs=2)
+    columns = ["problem", "method", "seed", "experiments", "best_safe", "unsafe_fraction", "error"]
+    pd.testing.assert_frame_equal(serial[columns], parallel[columns])
+    assert len(lines) == 4 and list(parallel["method"]) == ["random", "random", "valley", "valley"]
