@@ -200,7 +200,8 @@ def _small_steps(config, space: SearchSpace, model, X_safe: Tensor, seed: int) -
     limited = [config.outcomes.index(limit.name) for limit in config.safety]
     reach = reach_per_input(model, limited, X_safe.shape[-1], space.discrete_dims)
     steps = space.snap(small_steps(X_safe, reach, space.cat_dims, seed=seed).clamp(0.0, 1.0))
-    return steps[torch.as_tensor(space.feasible(space.decode(steps)))]
+    feasible = torch.as_tensor(space.feasible(space.decode(steps)))
+    return steps[feasible] if feasible.any() else candidate_pool(space, X_safe, seed=seed)
 
 
 def _top_up(acqf, batch: _Batch, eligible: Tensor, n: int, role: str) -> _Batch:
