@@ -1,10 +1,11 @@
 """Gradient-based inverse design: many starts, descended at once through a differentiable surrogate.
 
 All starts live in one batched tensor (`RelaxedDesigns`). Adam takes projected steps with a
-cyclical (cosine, warm-restart) step size; after each cycle the worst quarter of the starts are
-replaced by fresh random designs. Outcome constraints enter by an augmented Lagrangian whose
-multipliers and penalty grow every few steps. Several objectives are summed with their weights,
-or combined by PCGrad (conflicting per-objective gradients are projected off each other).
+cyclical (cosine, warm-restart) step size; after each cycle only the best quarter of the starts go
+on (successive halving: most of the effort goes to the promising starts). Outcome constraints
+enter by an augmented Lagrangian whose multipliers and penalty grow every few steps. Several
+objectives are summed with their weights, or combined by PCGrad (conflicting per-objective
+gradients are projected off each other).
 Categorical and sequence parameters are relaxed one-hot vectors whose softmax temperature anneals;
 the last 30 % of the steps use the straight-through estimator. Then every discrete choice is made,
 discrete choices are polished by the surrogate, and `n` distinct designs are ranked and returned.
@@ -40,7 +41,9 @@ class InverseOptions:
     Attributes:
         steps: Adam steps in total.
         lr: Peak step size (unit-cube coordinates and logits).
-        cycles: Cosine step-size cycles; after each but the last, the worst quarter of starts restart.
+        cycles: Cosine step-size cycles (warm restarts of the step size).
+        keep: Share of the starts that go on after each cycle but the last (successive halving:
+            those with the lowest augmented Lagrangian, never fewer than `max(4 n, n + 8)`); 1 keeps all.
         kappa: Uncertainty penalty: objectives use `mean -/+ kappa * sd`, constraints the pessimistic bound.
         pcgrad: Combine several objectives by PCGrad instead of a plain weighted sum.
         train_X: `N x d` encoded training designs, for the `distance_to_data` column.
@@ -60,6 +63,7 @@ class InverseOptions:
     steps: int = 150
     lr: float = 0.05
     cycles: int = 3
+    keep: float = 0.25
     kappa: float = 1.0
     pcgrad: bool = False
     train_X: Tensor | None = None
@@ -96,7 +100,7 @@ def inverse_design(
             config dict (its objectives and safety limits).
         n: Number of designs to return.
         starts: Number of simultaneous starts.
-        seed: Seed for the starts and restarts; the same seed gives the same designs.
+        seed: Seed for the starts; the same seed gives the same designs.
         outcomes: Names of the model's outputs in order (default: the goals' outcomes in order
             of first mention, which must then number `model.num_outputs`).
         options: Effort, trust, nudge, smoothness and robustness settings.
@@ -107,6 +111,7 @@ def inverse_design(
         `objective` (the merit minimized, lower is better), `expected_objective` (under the
         manufacturing tolerance), `hessian_max_eig` (curvature of the objective; small is flat
         and robust), `distance_to_data` when `options.train_X` is given, and `rank`.
+        `attrs["surrogate_calls"]` counts the designs scored through the surrogate.
 
     Raises:
         InputError: If a goal is malformed or names an outcome the model does not have, or if no
@@ -143,9 +148,9 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
     scorer = Scorer(model, goals, names, outcome_scale(model, X0, len(names)), opts.kappa)
     relaxed = RelaxedDesigns(space, X0, center, opts.radius if center is not None else None)
     relaxed.project(sweeps=20)
-    _descend(relaxed, scorer, opts, seed)
     hood = Neighbourhood(space, center, opts.radius if center is not None else None)
-    X = hood.repair(relaxed.discrete(), relaxed)
+    dropped = _descend(relaxed, scorer, opts, hood, floor=max(4 * n, n + 8))
+    X = torch.cat([hood.repair(relaxed.discrete(), relaxed), *dropped])
     if center is not None:  # the start itself is always a candidate, so nudging never ends empty-handed
         X = torch.cat([X, space.snap(center[None])])
     keep = torch.as_tensor(space.feasible(space.decode(X))) & hood.within(X)
@@ -155,12 +160,19 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
     X = select_distinct(X, scorer, space, max(4 * n, n + 8), opts.min_distance)  # diverse candidates to polish
     X = polish(X, scorer, hood, opts.polish_rounds)
     X = select_distinct(X, scorer, space, n, opts.min_distance)
-    return describe(X, scorer, space, opts)
+    designs_df = describe(X, scorer, space, opts)
+    designs_df.attrs["surrogate_calls"] = scorer.calls
+    return designs_df
 
 
-def _descend(relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, seed: int) -> None:
-    params = relaxed.parameters()
-    optimizer = torch.optim.Adam(params, lr=opts.lr)
+def _descend(
+    relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, hood: Neighbourhood, floor: int
+) -> list[Tensor]:
+    """Projected Adam on every start; after each cycle but the last, the best `opts.keep` share go on.
+
+    Never fewer than `floor` starts go on. Returns the dropped starts as discrete designs: they stay
+    candidates for the final choice.
+    """
     n_con = sum(g.is_constraint for g in scorer.goals)
     lam = torch.zeros(relaxed.n, n_con, dtype=torch.double)
     rho = 1.0
@@ -168,6 +180,8 @@ def _descend(relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, seed
     cycle = max(1, opts.steps // max(1, opts.cycles))
     t0, t1 = opts.temperature
     smooth = _smooth_pairs(relaxed, opts.smooth_groups)
+    optimizer = torch.optim.Adam(relaxed.parameters(), lr=opts.lr)
+    dropped = []
     for step in range(opts.steps):
         phase = step % cycle
         for group in optimizer.param_groups:
@@ -178,23 +192,36 @@ def _descend(relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, seed
         objectives, violations = _robust_terms(scorer, X, relaxed, opts) if opts.robust else scorer.terms(X)
         augmented = ((lam + rho * violations).clamp(min=0.0) ** 2 - lam**2).sum(-1) / (2 * rho)
         penalty = augmented + _smoothness(relaxed, smooth, opts.smooth_weight)
+        loss = objectives.sum(-1) + penalty  # per start: the augmented Lagrangian
         optimizer.zero_grad()
         if opts.pcgrad and objectives.shape[-1] > 1:
-            _pcgrad(objectives, penalty, params)
+            _pcgrad(objectives, penalty, relaxed.parameters())
         else:
-            (objectives.sum(-1) + penalty).sum().backward()
+            loss.sum().backward()
         optimizer.step()
         relaxed.project()
         if (step + 1) % al_every == 0 and n_con:
             lam = (lam + rho * violations.detach()).clamp(min=0.0)
             rho = min(rho * 2.0, 1e4)
-        last_of_cycle = phase == cycle - 1 and step < opts.steps - cycle
-        if last_of_cycle and opts.nudge_from is None and relaxed.n >= 8:
-            worst = _worst_quarter(objectives.detach().sum(-1) + penalty.detach())
-            fresh = relaxed.space.sample(int(worst.sum()), seed=seed + 1 + step)
-            if len(fresh) == int(worst.sum()):
-                relaxed.reset(worst, fresh)
-                lam[worst] = 0.0
+        survivors = max(floor, int(np.ceil(opts.keep * relaxed.n)))
+        if phase == cycle - 1 and step < opts.steps - cycle and survivors < relaxed.n:
+            order = torch.argsort(loss.detach())
+            dropped.append(hood.repair(relaxed.discrete(), relaxed)[order[survivors:]])
+            best = order[:survivors]
+            old = relaxed.parameters()
+            relaxed.keep(best)
+            lam = lam[best]
+            optimizer = _keep_rows(optimizer, old, relaxed.parameters(), best)
+    return dropped
+
+
+def _keep_rows(optimizer: torch.optim.Adam, old: list[Tensor], new: list[Tensor], rows: Tensor) -> torch.optim.Adam:
+    """An Adam over `new` (the `rows` of `old`) that goes on with those rows' moment estimates."""
+    kept = torch.optim.Adam(new, lr=optimizer.param_groups[0]["lr"])
+    for p_old, p_new in zip(old, new, strict=True):
+        if state := optimizer.state.get(p_old):
+            kept.state[p_new] = {k: v[rows] if k != "step" else v for k, v in state.items()}
+    return kept
 
 
 def _robust_terms(scorer: Scorer, X: Tensor, relaxed: RelaxedDesigns, opts: InverseOptions) -> tuple[Tensor, Tensor]:
@@ -258,13 +285,6 @@ def _smoothness(relaxed: RelaxedDesigns, pairs: list[tuple[int, int]], weight: f
         return 0.0
     a, b = zip(*pairs, strict=True)
     return weight * ((relaxed.u[:, list(a)] - relaxed.u[:, list(b)]) ** 2).sum(-1)
-
-
-def _worst_quarter(loss: Tensor) -> Tensor:
-    k = max(1, loss.shape[0] // 4)
-    mask = torch.zeros_like(loss, dtype=torch.bool)
-    mask[torch.argsort(loss, descending=True)[:k]] = True
-    return mask
 
 
 def _box(space: SearchSpace) -> list[int]:

@@ -100,13 +100,12 @@ class RelaxedDesigns:
             return self.space.snap(self.X(temperature=1.0, hard=True))
 
     @torch.no_grad()
-    def reset(self, rows: Tensor, X_new: Tensor) -> None:
-        """Replace the designs at `rows` (a boolean mask) by the encoded designs `X_new`."""
-        self.u[rows] = X_new[:, self.box]
-        for i, logits in zip(self.cat, self.cat_logits, strict=True):
-            logits[rows] = 2.0 * torch.nn.functional.one_hot(X_new[:, i].round().long(), logits.shape[-1]).double()
-        for (s, L, A), logits in zip(self.blocks, self.seq_logits, strict=True):
-            logits[rows] = 2.0 * X_new[:, s : s + L * A].reshape(-1, L, A)
+    def keep(self, rows: Tensor) -> None:
+        """Drop every design but those at `rows` (a boolean mask or indices); `parameters()` are new tensors."""
+        self.u = self.u[rows].clone().requires_grad_(True)
+        self.cat_logits = [logits[rows].clone().requires_grad_(True) for logits in self.cat_logits]
+        self.seq_logits = [logits[rows].clone().requires_grad_(True) for logits in self.seq_logits]
+        self.n = self.u.shape[0]
 
     def _box_constraints(self) -> tuple[list[tuple[Tensor, float]], list[tuple[Tensor, float]]]:
         """Linear constraints as `(a, b)` over the box coordinates `u`."""

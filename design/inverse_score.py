@@ -6,12 +6,15 @@ weighted against each other. With an uncertainty penalty `kappa`, a maximized ou
 `mean - kappa * sd` (a lower confidence bound), a minimized one as `mean + kappa * sd`, a
 constraint must hold for the pessimistic bound, and a target is scored by the expected squared
 error `(mean - target)^2 + kappa^2 sd^2`, so designs stay where the surrogate knows something.
+When the goals have constraints but nothing to minimize or maximize, designs that meet the
+constraints by a wider margin score better (up to one outcome scale): a surrogate's error then has
+to be larger to break them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -20,6 +23,10 @@ from design.inverse_goals import Goal
 from surrogates.protocol import Surrogate
 
 VIOLATION_WEIGHT = 100.0  # merit = objective + this * total violation, for polishing and ranking
+# With constraints but nothing to minimize or maximize, the smallest margin by which the constraints
+# hold (in outcome scales, up to MARGIN_CAP) is maximized with this weight: robust satisfaction.
+MARGIN_WEIGHT = 0.1
+MARGIN_CAP = 1.0
 
 
 @dataclass
@@ -32,6 +39,9 @@ class Scorer:
         outcomes: Names of the model's outputs, in order.
         scale: A `m` tensor of outcome scales (see the module docstring).
         kappa: The uncertainty penalty.
+
+    Attributes:
+        calls: Designs scored so far (the surrogate calls, one per design and evaluation).
     """
 
     model: Surrogate
@@ -39,9 +49,11 @@ class Scorer:
     outcomes: Sequence[str]
     scale: Tensor
     kappa: float = 1.0
+    calls: int = field(default=0, init=False)
 
     def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Predictive mean and standard deviation, each `S x m`, for a `S x d` batch."""
+        self.calls += X.shape[0]
         posterior = self.model.posterior(X.unsqueeze(-2))
         mean = posterior.mean.squeeze(-2).double()
         sd = posterior.variance.squeeze(-2).double().clamp(min=1e-18).sqrt()
@@ -67,6 +79,9 @@ class Scorer:
                 violations.append((mu + self.kappa * s - g.value) / scale)
         S = X.shape[0]
         stack = lambda t: torch.stack(t, dim=-1) if t else X.new_zeros(S, 0)  # noqa: E731
+        if violations and not any(g.kind in ("minimize", "maximize") for g in self.goals):
+            margin = -torch.stack(violations, dim=-1).amin(-1)
+            objectives.append(-MARGIN_WEIGHT * margin.clamp(max=MARGIN_CAP))
         return stack(objectives), stack(violations)
 
     def merit(self, X: Tensor) -> Tensor:

@@ -162,6 +162,7 @@ def describe(X: Tensor, scorer: Scorer, space: SearchSpace, opts: InverseOptions
     if opts.train_X is not None:
         designs_df["distance_to_data"] = design_distance(space, X, opts.train_X.double()).min(-1).values.numpy()
     designs_df["rank"] = np.arange(1, len(X) + 1)
+    scorer.calls += plain.calls
     return designs_df
 
 

@@ -84,6 +84,37 @@ def test_target_is_hit_and_designs_are_distinct_and_seeded():
     pd.testing.assert_frame_equal(df, again)
 
 
+class Counting(Analytic):
+    """An `Analytic` surrogate that counts the designs it scores."""
+
+    calls = 0
+
+    def posterior(self, X, observation_noise=False):
+        self.calls += X.reshape(-1, X.shape[-1]).shape[0]
+        return super().posterior(X)
+
+
+def test_successive_halving_spends_most_calls_on_the_best_starts_and_counts_them():
+    goals = ["y1=min", "y2>=5"]
+    costs = {}
+    for keep in (0.25, 1.0):
+        model = Counting(bowl, 2)
+        options = InverseOptions(steps=60, cycles=2, keep=keep)
+        df = inverse_design(model, mixed_space(), goals, n=4, starts=256, outcomes=["y1", "y2"], options=options)
+        costs[keep] = df.attrs["surrogate_calls"]
+        assert costs[keep] == model.calls - 256  # all but the scale estimate (`outcome_scale`) on the starts
+        assert df.iloc[0]["y1_mean"] == pytest.approx(0.54, abs=0.05) and len(df) == 4
+    descent = {0.25: 256 * 30 + 64 * 30, 1.0: 256 * 60}  # 256 starts for one cycle, then the best quarter
+    assert costs[1.0] - descent[1.0] == pytest.approx(costs[0.25] - descent[0.25], abs=2000)  # polish and ranking
+
+
+def test_constraints_alone_are_met_with_a_margin():
+    space = SearchSpace([ContinuousParameter(name="x", bounds=(0, 1))])
+    df = inverse_design(Analytic(lambda X: 3 * X, 1), space, ["y>=1"], n=4, starts=64, options=FAST)
+    # Any x > 1/3 meets the goal; designs that meet it by up to one outcome scale (3 / sqrt(12)) score better.
+    assert (df["y_mean"] >= 1 + 0.95 * 3 / 12**0.5).all()
+
+
 def test_unknown_outcome_is_refused():
     with pytest.raises(InputError, match="outcomes of the model"):
         inverse_design(Analytic(bowl, 2), mixed_space(), ["zzz=min"], outcomes=["y1", "y2"], starts=8)
