@@ -157,7 +157,7 @@ def run_inverse_benchmark(
         n: Designs asked of every method.
         starts: Gradient starts (`starts x steps` is the reference budget of DE and the GA).
         steps: Gradient steps.
-        n_train: Training rows per problem (sequences: 2.5x).
+        n_train: Training rows per problem (sequences: `SEQUENCE_ROWS_PER_ROW` x).
         seed: Seed of data, surrogates and methods.
         problems: Subset of `bearing`, `sequences`, `robot_arm` (default all).
 
@@ -184,7 +184,7 @@ def _run_problem(problem: Problem, n: int, starts: int, steps: int, seed: int) -
     reference = starts * steps  # what the descent would cost if it never dropped a start
     runs: dict[str, tuple[pd.DataFrame, float, int]] = {}
 
-    def timed(method: str, search: Callable, budget: int) -> None:  # noqa: ANN001 - one of the searches below
+    def timed(method: str, search: Callable, budget: int) -> None:
         scorer = Scorer(model, goals, problem.outcomes, scale)
         t = time.perf_counter()
         designs_df = search(problem, scorer, n, budget, seed)

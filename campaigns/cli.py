@@ -300,15 +300,18 @@ def benchmark_safe(
 def benchmark_inverse(
     problems: str = typer.Option("bearing,sequences,robot_arm", help="Comma-separated inverse problems."),
     n: int = typer.Option(8, "-n", help="Designs asked of every method."),
-    starts: int = typer.Option(1024, help="Gradient-descent starts (the other methods get as many surrogate calls)."),
+    starts: int = typer.Option(1024, help="Gradient-descent starts (DE and the GA also get starts x steps calls)."),
     steps: int = typer.Option(150, help="Gradient steps."),
-    n_train: int = typer.Option(200, help="Simulated training rows per problem (sequences: 2.5x)."),
-    seed: int = typer.Option(0),
+    n_train: int = typer.Option(200, help="Simulated training rows per problem (sequences: 10x)."),
+    seed: int = typer.Option(0, help="First seed."),
+    seeds: int = typer.Option(1, help="Seeds seed, seed + 1, ...; the table shows means over them."),
 ) -> None:
     """Gradient inverse design against the best training row, random search and DE/GA (takes minutes).
 
     Example: valley benchmark inverse --problems robot_arm --starts 256 --steps 50
     """
+    import pandas as pd
+
     from campaigns.bench_inverse import run_inverse_benchmark
 
     chosen = problems.split(",")
@@ -317,8 +320,15 @@ def benchmark_inverse(
         _fail(ValueError(f"--problems must be among bearing, sequences, robot_arm. Got {unknown} instead."))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
-        results = run_inverse_benchmark(n=n, starts=starts, steps=steps, n_train=n_train, seed=seed, problems=chosen)
-    Console(width=max(out.width, 150)).print(_table(results, "Inverse design: designs re-simulated"))
+        results = pd.concat(
+            [
+                run_inverse_benchmark(n=n, starts=starts, steps=steps, n_train=n_train, seed=s, problems=chosen)
+                for s in range(seed, seed + seeds)
+            ]
+        )
+    means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
+    title = f"Inverse design: designs re-simulated (mean over {seeds} seed(s))"
+    Console(width=max(out.width, 150)).print(_table(means, title))
 
 
 @benchmarks.command("surrogates")
