@@ -1,4 +1,4 @@
-"""`valley design`: inverse design through a GP fitted to a campaign's measurements."""
+"""`valley design`: inverse design through the campaign's surrogate, fitted to its measurements."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ def design(
     starts: int = typer.Option(1024, "--starts", help="Simultaneous gradient-descent starts."),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed and data give the same designs."),
 ) -> None:
-    """Inverse design: designs that meet the goals according to a GP fitted to the measurements.
+    """Inverse design: designs that meet the goals according to the campaign's surrogate.
 
-    Without --goal and --constraint, the campaign's objectives and safety limits are the goals.
+    The surrogate is the one the campaign's config asks for (`surrogate: gp | ensemble | auto`),
+    fitted to the successful measurements. Without --goal and --constraint, the campaign's
+    objectives and safety limits are the goals.
     The designs are not recorded as proposals.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
@@ -39,7 +41,9 @@ def design(
     except InputError as e:
         _err.print(f"[bold red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from None
-    table = Table(title=f"{len(designs_df)} design(s) by gradient descent through the GP")
+    for note in designs_df.attrs["notes"]:
+        _err.print(f"note: {note}", highlight=False)
+    table = Table(title=f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}")
     for column in designs_df.columns:
         table.add_column(str(column))
     for row in designs_df.itertuples(index=False):
@@ -51,27 +55,34 @@ def design(
 
 
 def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int):  # noqa: ANN201
-    """Open the campaign, fit one GP per outcome on its successful measurements, run `inverse_design`.
+    """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
+
+    Returns the designs; `attrs["surrogate"]` names the model and `attrs["notes"]` says what the
+    fit noticed (e.g. uncertainty widened after leave-one-out checks).
 
     Raises:
-        InputError: If the campaign cannot be opened, a goal is malformed or names no outcome of
-            the campaign, or there are too few measurements to fit a model.
+        InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
+            outcome of the campaign, or there are too few measurements to fit a model.
     """
     import torch
 
     from campaigns.campaign import Campaign
+    from campaigns.propose import fit_regression_model
+    from campaigns.surrogate_builders import trust_weights
     from design import InputError
     from design.inverse import InverseOptions, inverse_design
     from design.inverse_goals import as_goals
-    from surrogates import fit_outcome_models
 
     camp = Campaign.open(directory)
     cfg = camp.config
+    outcomes = cfg.regression_outcomes
     goal_list = as_goals(goals) if goals else as_goals([*cfg.objectives, *cfg.safety])
-    unknown = [g.name for g in goal_list if g.name not in cfg.outcomes]
+    unknown = [g.name for g in goal_list if g.name not in outcomes]
     if unknown:
+        kind = "binary outcome" if unknown[0] in cfg.binary_outcomes else "name"
         raise InputError(
-            f"goals must name outcomes of the campaign {cfg.outcomes}. Got {unknown[0]!r} instead. Fix the goal's name."
+            f"goals must name continuous outcomes of the campaign {outcomes}. Got the {kind} {unknown[0]!r} instead. "
+            "Give --goal and --constraint on those outcomes."
         )
     df = camp.measurements
     df = df[~df["failed"].astype(bool)]
@@ -81,11 +92,19 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
             f"inverse design needs at least {space.d + 1} successful measurements. Got {len(df)} instead. Add more."
         )
     X = space.encode(df[cfg.parameter_names])
-    Y = torch.tensor(df[cfg.outcomes].to_numpy(dtype=float), dtype=torch.double)
+    Y = torch.tensor(df[outcomes].to_numpy(dtype=float), dtype=torch.double).reshape(-1, len(outcomes))
+    notes: list[str] = []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = fit_outcome_models(X, Y, list(space.cat_dims), cfg.noise_sd)
+        model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df))
+    if model is None:
+        raise InputError(f"no surrogate could be fitted: {notes[-1]}")
     options = InverseOptions(train_X=X)
-    return inverse_design(
-        model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=cfg.outcomes, options=options
+    designs_df = inverse_design(
+        model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )
+    designs_df.attrs |= {
+        "surrogate": "neural ensemble" if cfg.surrogate_kind(len(df)) == "ensemble" else "GP",
+        "notes": notes,
+    }
+    return designs_df

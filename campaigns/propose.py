@@ -89,7 +89,7 @@ def make_proposals(
     config = config.model_copy(update={"safety": warp.model_limits(config.safety)})
     Y = warp.apply(Y, config.outcomes)
 
-    model = _fit(config, space, X, Y, notes, weights)
+    model = fit_regression_model(config, space, X, Y, notes, weights)
     feasibility = _fit_feasibility(X, failed, notes) if model is not None else None
     batch, method = None, "space-filling"
     if model is not None:
@@ -238,8 +238,10 @@ def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: 
     return _Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + ["closest-to-safe"] * len(picks))
 
 
-def _fit(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str], weights=None):
-    """Fit the regression surrogate of `config.regression_outcomes` (the columns of `Y`), or None."""
+def fit_regression_model(
+    config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str], weights=None
+):
+    """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`)."""
     outcomes = config.regression_outcomes
     counts = (~torch.isnan(Y)).sum(dim=0)
     fewest = int(counts.min()) if len(counts) else 0
@@ -318,7 +320,7 @@ def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) ->
             f"at least {space.d + 1} (parameters + 1) and both 0 and 1, so this batch is a space-filling design."
         )
     else:
-        model = _fit(config, space, X, Y[:, regression], notes, data.weights) if regression else None
+        model = fit_regression_model(config, space, X, Y[:, regression], notes, data.weights) if regression else None
         if model is not None or not regression:
             w = None if data.weights is None else data.weights[seen]
             try:

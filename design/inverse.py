@@ -159,7 +159,7 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
     X = X[keep]
     X = select_distinct(X, scorer, space, max(4 * n, n + 8), opts.min_distance)  # diverse candidates to polish
     X = polish(X, scorer, hood, opts.polish_rounds)
-    X = select_distinct(X, scorer, space, n, opts.min_distance)
+    X = select_distinct(X, scorer, space, n, opts.min_distance, opts.tolerance if opts.robust else None)
     designs_df = describe(X, scorer, space, opts)
     designs_df.attrs["surrogate_calls"] = scorer.calls
     return designs_df

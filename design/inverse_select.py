@@ -109,11 +109,20 @@ def polish(X: Tensor, scorer: Scorer, hood: Neighbourhood, rounds: int = 3) -> T
     return X
 
 
-def select_distinct(X: Tensor, scorer: Scorer, space: SearchSpace, n: int, min_distance: float) -> Tensor:
-    """The best `n` designs, no two closer than `min_distance`: predicted goals met first, then merit."""
+def select_distinct(
+    X: Tensor, scorer: Scorer, space: SearchSpace, n: int, min_distance: float, tolerance: float | None = None
+) -> Tensor:
+    """The best `n` designs, no two closer than `min_distance`: predicted goals met first, then merit.
+
+    With a `tolerance`, the merit counts the expected objective under that input noise (see
+    `expected_objective`) instead of the nominal one: flat optima rank above sharp ones.
+    """
     with torch.no_grad():
         mean, _ = scorer.predict(X)
         merit = scorer.merit(X)
+    if tolerance is not None:
+        objectives, _ = scorer.terms(X)
+        merit = merit - objectives.detach().sum(-1) + expected_objective(scorer, space, X, tolerance)
     unmet = torch.zeros(X.shape[0])
     for g in scorer.goals:
         unmet += (~torch.as_tensor(g.met(mean[:, scorer.outcomes.index(g.name)]))).double()

@@ -79,3 +79,25 @@ def test_design_works_through_the_categorical_kernel(tmp_path):
     assert result.exit_code == 0, result.output
     designs = pd.read_csv(out)
     assert set(designs["kind"]) <= {"a", "b"} and np.isfinite(designs["hessian_max_eig"]).all()
+
+
+def test_design_uses_the_campaigns_ensemble_and_refuses_a_binary_goal(tmp_path):
+    config = {
+        **CONFIG,
+        "objectives": [{"name": "works", "goal": "maximize", "type": "binary"}],
+        "surrogate": {"kind": "ensemble", "members": 2, "epochs": 60},
+    }
+    camp = Campaign.create(tmp_path / "camp", config)
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x1": rng.uniform(size=30), "x2": rng.uniform(size=30)})
+    df["c"] = df["x1"] + df["x2"]
+    df["works"] = (df["x1"] > 0.5).astype(int)
+    camp.add_measurements(df)
+    from campaigns.design_cli import run_design
+
+    designs_df = run_design(tmp_path / "camp", 2, ["c<=1.0"], 64, 0)
+    assert designs_df.attrs["surrogate"] == "neural ensemble" and len(designs_df) == 2
+    assert any("neural ensemble of 2 network(s)" in note for note in designs_df.attrs["notes"])
+    assert "c_mean" in designs_df.columns and "works_mean" not in designs_df.columns
+    result = CliRunner().invoke(app(), ["design", str(tmp_path / "camp"), "--starts", "32"])
+    assert result.exit_code == 1 and "binary outcome 'works'" in result.output
