@@ -58,6 +58,8 @@ def init(
     except _user_errors() as e:
         _fail(e)
     out.print(f"Created campaign [bold]{camp.config.name}[/] in {directory}.")
+    for hint in camp.config.scale_hints():
+        err.print(f"[cyan]hint:[/] {hint}", highlight=False)
 
 
 @app.command()

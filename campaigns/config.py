@@ -269,6 +269,22 @@ class CampaignConfig(BaseModel):
     def space(self) -> SearchSpace:
         return SearchSpace(self.parameters, self.constraints)
 
+    def scale_hints(self) -> list[str]:
+        """A line per positive continuous parameter that spans `LOG_HINT_RATIO`x or more on a linear scale."""
+        hints = []
+        for p in self.parameters:
+            low, high = getattr(p, "bounds", (0, 0))
+            if p.type == "continuous" and not p.log and low > 0 and high >= LOG_HINT_RATIO * low:
+                hints.append(
+                    f"{p.name} spans {high / low:.0f}x ({low:g} to {high:g}) on a linear scale. If its effect is "
+                    "multiplicative (a size, a concentration, a rate), set `log: true` so that the models see the "
+                    "whole range evenly."
+                )
+        return hints
+
+
+LOG_HINT_RATIO = 20.0  # `valley init` suggests `log: true` for positive ranges at least this wide
+
 
 def params_and_outcomes(config: CampaignConfig) -> list[str]:
     """Every parameter and outcome name of a config."""

@@ -203,6 +203,17 @@ def test_init_refuses_an_existing_campaign(camp_dir, config_file):
     assert fingerprint(camp_dir) == before
 
 
+def test_init_hints_at_a_log_scale_for_a_wide_positive_range(tmp_path):
+    wide = [{"name": "x1", "type": "continuous", "bounds": [0.05, 2.0]}, CONFIG["parameters"][1]]
+    config = tmp_path / "wide.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "parameters": wide}))
+    result = invoke("init", tmp_path / "camp", "--config", config)
+    assert result.exit_code == 0 and "hint: x1 spans 40x" in result.stderr and "log: true" in result.stderr
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(yaml.safe_dump(CONFIG))
+    assert "hint" not in invoke("init", tmp_path / "plain", "--config", narrow).stderr
+
+
 def test_init_with_a_broken_config_creates_nothing(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump({**CONFIG, "objectives": [{"name": "y", "goal": "target"}]}))
