@@ -10,7 +10,8 @@ reference budget `starts x steps` (what the descent would cost if it never dropp
 for sequences `GA on oracle` (a GA that calls the oracle itself as often as the training set did).
 Reported per method: the surrogate calls it made (counted), the share of designs meeting every
 goal when re-simulated, the median absolute error of target goals, the best true objective among
-designs that meet every goal, wall time, and designs per second.
+designs that meet every goal, how far apart the returned designs are, wall time, and designs per
+second.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from data import bearing, robot_arm, sequences
 from design.inverse import InverseOptions, inverse_design
 from design.inverse_goals import as_goals
 from design.inverse_score import Scorer, outcome_scale
-from design.inverse_select import select_distinct, verify_designs
+from design.inverse_select import design_distance, select_distinct, verify_designs
 from design.parameters import ContinuousParameter, SequenceParameter
 from design.space import SearchSpace
 from surrogates import fit_outcome_models
@@ -164,7 +165,8 @@ def run_inverse_benchmark(
     Returns:
         Columns `problem`, `surrogate`, `method`, `surrogate_calls`, `met_all` (share of designs
         meeting every goal when re-simulated), `median_target_error`, `best_true_objective`,
-        `seconds`, `designs_per_s`. `best_true_objective` is the lowest friction coefficient
+        `spread` (mean distance between two returned designs, `design_distance`: 0.29 is one
+        letter of twelve), `seconds`, `designs_per_s`. `best_true_objective` is the lowest friction coefficient
         (bearing), the highest Z-score (sequences) or the smallest end-point miss in m (arm).
     """
     torch.set_num_threads(1)
@@ -217,10 +219,13 @@ def _score(problem: Problem, designs_df: pd.DataFrame, goals) -> dict[str, float
     errors = [np.abs(checked[f"{g.name}_true"] - g.value) for g in goals if g.kind == "target"]
     met = checked[checked["all_met_true"]]
     best = problem.best(met) if len(met) else float("nan")
+    X = problem.space.encode(designs_df[problem.space.names])
+    pairs = design_distance(problem.space, X, X)[torch.triu_indices(len(X), len(X), 1).unbind()]
     return {
         "met_all": float(checked["all_met_true"].mean()),
         "median_target_error": float(np.median(np.concatenate(errors))) if errors else float("nan"),
         "best_true_objective": best,
+        "spread": float(pairs.mean()) if len(pairs) else float("nan"),
     }
 
 

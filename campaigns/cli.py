@@ -330,7 +330,7 @@ def benchmark_inverse(
         )
     means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
     title = f"Inverse design: designs re-simulated (mean over {seeds} seed(s))"
-    Console(width=max(out.width, 150)).print(_table(means, title))
+    Console(width=max(out.width, 190)).print(_table(means, title))
 
 
 @benchmarks.command("surrogates")
