@@ -24,6 +24,9 @@ def design(
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the designs to this CSV."),
     starts: int = typer.Option(1024, "--starts", help="Simultaneous gradient-descent starts."),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed and data give the same designs."),
+    simulator: str | None = typer.Option(
+        None, "--simulator", help="A bundled system (e.g. nanoparticles) to re-simulate the designs with."
+    ),
 ) -> None:
     """Inverse design: designs that meet the goals according to the campaign's surrogate.
 
@@ -37,7 +40,7 @@ def design(
     from design import InputError
 
     try:
-        designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed)
+        designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator)
     except InputError as e:
         _err.print(f"[bold red]error:[/] {e}", highlight=False)
         raise typer.Exit(1) from None
@@ -54,15 +57,19 @@ def design(
         _out.print(f"Wrote {output}.")
 
 
-def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int):  # noqa: ANN201
+def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int, simulator: str | None = None):  # noqa: ANN201
     """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
 
     Returns the designs; `attrs["surrogate"]` names the model and `attrs["notes"]` says what the
     fit noticed (e.g. uncertainty widened after leave-one-out checks).
 
+    With `simulator` (a bundled system's name), the designs are re-simulated: see
+    `design.verify_designs`.
+
     Raises:
         InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
-            outcome of the campaign, or there are too few measurements to fit a model.
+            outcome of the campaign, there are too few measurements to fit a model, or the
+            simulator is unknown or does not compute the goals' outcomes.
     """
     import torch
 
@@ -72,9 +79,11 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
     from design import InputError
     from design.inverse import InverseOptions, inverse_design
     from design.inverse_goals import as_goals
+    from design.inverse_select import verify_designs
 
     camp = Campaign.open(directory)
     cfg = camp.config
+    simulate = _simulator(simulator, cfg) if simulator else None
     outcomes = cfg.regression_outcomes
     goal_list = as_goals(goals) if goals else as_goals([*cfg.objectives, *cfg.safety])
     unknown = [g.name for g in goal_list if g.name not in outcomes]
@@ -103,8 +112,26 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
     designs_df = inverse_design(
         model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )
-    designs_df.attrs |= {
-        "surrogate": "neural ensemble" if cfg.surrogate_kind(len(df)) == "ensemble" else "GP",
-        "notes": notes,
-    }
+    surrogate = "neural ensemble" if cfg.surrogate_kind(len(df)) == "ensemble" else "GP"
+    if simulate is not None:
+        designs_df = verify_designs(designs_df, simulate, goal_list)
+    designs_df.attrs |= {"surrogate": surrogate, "notes": notes}
     return designs_df
+
+
+def _simulator(name: str, cfg):  # noqa: ANN001, ANN202 - a CampaignConfig; returns `simulate(designs_df, rng)`
+    from data import get_system, list_systems
+    from design import InputError
+
+    if name not in list_systems():
+        raise InputError(f"--simulator must be a bundled system, one of {list_systems()}. Got {name!r} instead.")
+    system = get_system(name)
+    names = {p["name"] for p in system.config["parameters"]}
+    outcomes = {o["name"] for o in [*system.config["objectives"], *system.config["safety"]]}
+    if set(cfg.parameter_names) != names or not set(cfg.outcomes) <= outcomes:
+        raise InputError(
+            f"the {name} simulator takes the parameters {sorted(names)} and computes {sorted(outcomes)}; this "
+            f"campaign has {sorted(cfg.parameter_names)} and {sorted(cfg.outcomes)}. Pick the simulator the "
+            "campaign was made for."
+        )
+    return system.simulate

@@ -101,3 +101,24 @@ def test_design_uses_the_campaigns_ensemble_and_refuses_a_binary_goal(tmp_path):
     assert "c_mean" in designs_df.columns and "works_mean" not in designs_df.columns
     result = CliRunner().invoke(app(), ["design", str(tmp_path / "camp"), "--starts", "32"])
     assert result.exit_code == 1 and "binary outcome 'works'" in result.output
+
+
+def test_design_re_simulates_with_a_bundled_system(tmp_path, campaign_dir):
+    from campaigns.design_cli import run_design
+    from data import get_system
+
+    system = get_system("gardner")
+    camp = Campaign.create(tmp_path / "gardner", system.config)
+    rng = np.random.default_rng(0)
+    designs = pd.DataFrame({"x1": rng.uniform(0, 6, 25), "x2": rng.uniform(0, 6, 25)})
+    camp.add_measurements(designs.join(system.simulate(designs, rng)))
+
+    designs_df = run_design(tmp_path / "gardner", 3, [], 64, 0, simulator="gardner")
+    x1, x2 = designs_df["x1"], designs_df["x2"]
+    assert np.allclose(designs_df["c_true"], np.cos(x1 + x2)) and np.allclose(
+        designs_df["c_error"], np.cos(x1 + x2) - designs_df["c_mean"]
+    )
+    assert designs_df["all_met_true"].dtype == bool and "true met: c<=0.5" in designs_df.columns
+
+    result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--starts", "32", "--simulator", "spring"])
+    assert result.exit_code == 1 and "the spring simulator takes the parameters" in result.output
