@@ -32,8 +32,9 @@ def design(
 
     The surrogate is the one the campaign's config asks for (`surrogate: gp | ensemble | auto`),
     fitted to the successful measurements. Without --goal and --constraint, the campaign's
-    objectives and safety limits are the goals.
-    The designs are not recorded as proposals.
+    objectives and safety limits are the goals. The designs are not recorded as proposals. With
+    --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
+    the goals truly met appear beside the predictions.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """

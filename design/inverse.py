@@ -111,7 +111,8 @@ def inverse_design(
         `objective` (the merit minimized, lower is better), `expected_objective` (under the
         manufacturing tolerance), `hessian_max_eig` (curvature of the objective; small is flat
         and robust), `distance_to_data` when `options.train_X` is given, and `rank`.
-        `attrs["surrogate_calls"]` counts the designs scored through the surrogate.
+        `attrs["surrogate_calls"]` counts the designs scored through the surrogate (besides the
+        one prediction per start that sets the outcome scales).
 
     Raises:
         InputError: If a goal is malformed or names an outcome the model does not have, or if no

@@ -120,9 +120,8 @@ def select_distinct(
     with torch.no_grad():
         mean, _ = scorer.predict(X)
         merit = scorer.merit(X)
-    if tolerance is not None:
-        objectives, _ = scorer.terms(X)
-        merit = merit - objectives.detach().sum(-1) + expected_objective(scorer, space, X, tolerance)
+        if tolerance is not None:
+            merit = merit - scorer.terms(X)[0].sum(-1) + expected_objective(scorer, space, X, tolerance)
     unmet = torch.zeros(X.shape[0])
     for g in scorer.goals:
         unmet += (~torch.as_tensor(g.met(mean[:, scorer.outcomes.index(g.name)]))).double()
