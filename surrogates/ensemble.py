@@ -159,9 +159,12 @@ class _Members:
                     sums[key] = sums.get(key, 0.0) + v * len(rows) / len(order)
             net.eval()
             with torch.no_grad():
-                val_loss = float(loss_fn(net(X[val]), T[val], None if w is None else w[val])) if len(val) else np.nan
-                if len(val) and opt.stop_on == "average_precision":
+                if not len(val):
+                    val_loss = np.nan
+                elif opt.stop_on == "average_precision":
                     val_loss = -_average_precision(net(X[val]), T[val])
+                else:
+                    val_loss = float(loss_fn(net(X[val]), T[val], None if w is None else w[val]))
             history.append(
                 {"member": k, "epoch": epoch, **sums, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
             )
