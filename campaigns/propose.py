@@ -30,7 +30,7 @@ from design import (
     spread_rows,
 )
 from design.safe_set import reach_per_input, safe_set, small_steps
-from design.warp import SafetyWarp
+from design.warp import OutcomeWarp
 from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
 from surrogates.calibration import calibrate
 
@@ -85,8 +85,14 @@ def make_proposals(
         inputs = _Inputs(space, X, Y, failed, weights, X_pending, X_pool, candidates_df)
         return _propose_binary(config, inputs, n, seed)
     notes: list[str] = []
-    warp = SafetyWarp.of(config.objectives, config.safety)  # safety outcomes on a bilog scale around the limit
-    config = config.model_copy(update={"safety": warp.model_limits(config.safety)})
+    warp = OutcomeWarp.of(config.objectives, config.safety, Y, config.outcomes)  # bilog limits, logged objectives
+    for name in warp.logged:
+        y = Y[:, config.outcomes.index(name)]
+        y = y[~torch.isnan(y)]
+        span = f"measured from {float(y.min()):.3g} to {float(y.max()):.3g}"
+        notes.append(f"{name!r} is modelled as log({name}) ({span}); `log: false` in its objective stops it.")
+    goals = {"safety": warp.model_limits(config.safety), "objectives": warp.model_objectives(config.objectives)}
+    config = config.model_copy(update=goals)
     Y = warp.apply(Y, config.outcomes)
 
     model = fit_regression_model(config, space, X, Y, notes, weights)
@@ -148,7 +154,8 @@ def _choose(config, space, model, feasibility, X, Y, X_pending, X_pool, n, seed,
         eligible = confident_pool()
         batch = _Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
-        X_new = optimize_batch(acqf, space, n, seed, settings.num_restarts, settings.raw_samples)
+        restarts, raw = settings.effort(mixed=bool(space.cat_dims or space.discrete_dims))
+        X_new = optimize_batch(acqf, space, n, seed, restarts, raw)
         keep = _confident(config, model, X_new) & _first_of_duplicates(X_new)
         if not keep.all():
             why = f"fell below P(safe) >= {config.confidence:g} or repeated another" if config.safety else "repeated"
@@ -459,7 +466,7 @@ def _rows_of(X_pool: Tensor, X_new: Tensor) -> list[int]:
 
 
 def _with_predictions(
-    config: CampaignConfig, table: pd.DataFrame, model, feasibility, batch: _Batch, warp: SafetyWarp | None = None
+    config: CampaignConfig, table: pd.DataFrame, model, feasibility, batch: _Batch, warp: OutcomeWarp | None = None
 ) -> pd.DataFrame:
     """Append `<outcome>_mean`, `<outcome>_sd` (of a new measurement), `p_safe` and friends.
 

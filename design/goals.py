@@ -19,6 +19,7 @@ class Objective(BaseModel):
     target: float | None = None
     reference: float | None = None  # with several objectives: the worst value still worth having
     noise_sd: float | None = Field(None, gt=0)  # known measurement noise; learned from data if None
+    log: bool | None = None  # model log(y): None when positive and spanning 10x (`design.warp`)
 
     @model_validator(mode="after")
     def _check_target(self) -> Objective:

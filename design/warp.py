@@ -1,4 +1,4 @@
-"""Safety outcomes modelled on a bilog scale around their limit, as in SCBO.
+"""Outcomes on a scale that suits them: safety limits on a bilog scale, wide positive objectives on a log scale.
 
 Engineering constraints often span orders of magnitude (a stress ratio of -0.1 beside one of
 +18), and a GP fitted to such values learns a huge amplitude and cannot tell the designs near
@@ -10,6 +10,14 @@ outcome with `y <= upper` is modelled as `bilog(y - upper)`, one with `y >= lowe
 
 Only one-sided limits are warped, on outcomes that are not also objectives and have no known
 noise level (that is given in the outcome's units).
+
+Objectives to minimize or maximize whose measurements are all positive and span a factor of
+`LOG_RATIO` or more (a cost from 2,500 to 700,000, an activation from 0.002 to 2) are modelled
+as `log(y)`: products of factors become sums, multiplicative noise becomes even, and the GP can
+tell 6,000 from 9,000 beside a 700,000. The log is monotone, so the best design is the same on
+either scale; the acquisition compares improvements as ratios. `log: true` in the objective
+asks for it whatever the span, `log: false` never. An objective that is also limited, has a
+known noise level, a `target` or a hypervolume `reference` at or below 0 keeps its units.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import torch
 from torch import Tensor
 
 from design.goals import Objective, SafetyLimit
+
+LOG_RATIO = 10.0  # an objective is modelled as log(y) when its positive measurements span this factor
 
 
 def bilog(y: Tensor) -> Tensor:
@@ -34,22 +44,31 @@ def bilog_inverse(z: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class SafetyWarp:
-    """Which safety limits are modelled on the bilog scale, and the maps to and from it.
+class OutcomeWarp:
+    """Which outcomes are modelled on a bilog or log scale, and the maps to and from it.
 
     Example:
-        >>> warp = SafetyWarp.of(objectives, safety)
+        >>> warp = OutcomeWarp.of(objectives, safety, Y, outcomes)
         >>> Y_model = warp.apply(Y, outcomes)          # fit the GPs to this
         >>> limits = warp.model_limits(safety)         # judge safety with these
+        >>> goals = warp.model_objectives(objectives)  # and score with these
     """
 
     limits: tuple[SafetyLimit, ...] = ()
+    logged: tuple[str, ...] = ()  # objectives modelled as log(y)
 
     @classmethod
-    def of(cls, objectives: list[Objective], safety: list[SafetyLimit]) -> SafetyWarp:
-        """Warp every one-sided limit whose outcome is limited once, is no objective and has no known noise."""
+    def of(
+        cls, objectives: list[Objective], safety: list[SafetyLimit], Y: Tensor | None = None, outcomes: list[str] = ()
+    ) -> OutcomeWarp:
+        """Warp every one-sided limit whose outcome is limited once, is no objective and has no known noise.
+
+        With the measurements `Y` (columns in `outcomes` order), also log every objective that
+        `logs` (see the module docstring).
+        """
         names = [limit.name for limit in safety]
         objective_names = {o.name for o in objectives}
+        logged = () if Y is None else tuple(o.name for o in objectives if logs(o, Y[:, outcomes.index(o.name)], names))
         warped = [
             limit
             for limit in safety
@@ -58,12 +77,21 @@ class SafetyWarp:
             and limit.name not in objective_names
             and limit.noise_sd is None
         ]
-        return cls(tuple(warped))
+        return cls(tuple(warped), logged)
 
     def model_limits(self, safety: list[SafetyLimit]) -> list[SafetyLimit]:
         """`safety` on the model's scale: each warped limit becomes `upper = 0`."""
         warped = {limit.name for limit in self.limits}
         return [SafetyLimit(name=s.name, upper=0.0, confidence=s.confidence) if s.name in warped else s for s in safety]
+
+    def model_objectives(self, objectives: list[Objective]) -> list[Objective]:
+        """`objectives` on the model's scale: a logged objective's `reference` becomes its log."""
+        return [
+            o.model_copy(update={"reference": float(np.log(o.reference))})
+            if o.name in self.logged and o.reference is not None
+            else o
+            for o in objectives
+        ]
 
     def apply(self, Y: Tensor, outcomes: list[str]) -> Tensor:
         """The `n x m` outcomes (columns in `outcomes` order) on the model's scale."""
@@ -71,13 +99,17 @@ class SafetyWarp:
         for limit in self.limits:
             j = outcomes.index(limit.name)
             Y[:, j] = bilog(Y[:, j] - limit.upper if limit.upper is not None else limit.lower - Y[:, j])
+        for name in self.logged:
+            j = outcomes.index(name)
+            Y[:, j] = torch.log(Y[:, j])
         return Y
 
     def invert(self, mean: np.ndarray, sd: np.ndarray, outcomes: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Predictive means and sds back in the outcomes' units.
 
-        The mean maps to the median of the prediction (the map is monotone); the sd by the
-        delta method, `sd * exp(|mean|)`, the map's slope at the mean.
+        A bilog outcome's mean maps to the median of the prediction (the map is monotone), its sd
+        by the delta method, `sd * exp(|mean|)`, the map's slope at the mean. A logged outcome is
+        log-normal, with mean `exp(mu + s^2 / 2)` and sd `mean * sqrt(exp(s^2) - 1)`.
         """
         mean, sd = mean.copy(), sd.copy()
         for limit in self.limits:
@@ -86,4 +118,21 @@ class SafetyWarp:
             offset = bilog_inverse(torch.as_tensor(z)).numpy()
             mean[:, j] = limit.upper + offset if limit.upper is not None else limit.lower - offset
             sd[:, j] = sd[:, j] * np.exp(np.abs(z))
+        for name in self.logged:
+            j = outcomes.index(name)
+            mu, s2 = mean[:, j].copy(), sd[:, j] ** 2
+            mean[:, j] = np.exp(mu + s2 / 2)
+            sd[:, j] = mean[:, j] * np.sqrt(np.expm1(s2))
         return mean, sd
+
+
+def logs(objective: Objective, y: Tensor, limited: list[str]) -> bool:
+    """Whether `objective`, measured as `y` (NaN: missing), is modelled as `log(y)` (module docstring)."""
+    y = y[~torch.isnan(y)]
+    if objective.goal == "target" or objective.name in limited or objective.noise_sd is not None:
+        return False
+    if objective.reference is not None and objective.reference <= 0:  # a hypervolume reference with no log
+        return False
+    if len(y) == 0 or not bool((y > 0).all()) or objective.log is False:
+        return False
+    return objective.log is True or float(y.max() / y.min()) >= LOG_RATIO

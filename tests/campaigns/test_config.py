@@ -49,7 +49,8 @@ def test_valid_config_from_dict():
     assert config.parameters[2].bounds == (1, 5)
     assert config.parameters[3].values == ("none", "a")
     assert config.safety[0].upper == 1.5 and config.safety[0].confidence == 0.95
-    assert config.acquisition.num_restarts == 3
+    assert config.acquisition.effort(mixed=True) == (8, 256)  # integer and categorical parameters
+    assert config.acquisition.effort(mixed=False) == (3, 64)
     space = config.space()
     assert space.d == 4 and len(space.constraints) == 1
 

@@ -319,3 +319,18 @@ def test_best_is_none_when_nothing_is_safe(tmp_path):
 def test_best_is_none_when_every_run_failed(tmp_path):
     designs = pd.DataFrame({"x1": [0.1, 0.2], "x2": [0.1, 0.2], "y": np.nan, "s": np.nan})
     assert new_campaign(tmp_path / "camp", designs=designs).best() is None
+
+
+def test_a_cost_spanning_decades_is_modelled_as_its_log_and_predicted_in_its_units(tmp_path):
+    config = {**SMALL, "objectives": [{"name": "y", "goal": "minimize"}], "safety": []}
+    designs = initial_designs(8)
+    cost = np.exp(6 * designs["x1"] + 2 * designs["x2"])  # about 1 to 1,000
+    camp = new_campaign(tmp_path / "c", config, designs.assign(y=cost))
+    proposals = camp.propose(2)
+    assert any("'y' is modelled as log(y)" in note for note in proposals.attrs["notes"])
+    predicted = proposals["y_mean"].to_numpy()
+    truth = np.exp(6 * proposals["x1"] + 2 * proposals["x2"]).to_numpy()
+    assert (predicted > 0).all() and np.allclose(np.log(predicted), np.log(truth), atol=1.0)
+    camp_linear = new_campaign(tmp_path / "lin", {**config, "objectives": [{**config["objectives"][0], "log": False}]})
+    camp_linear.add_measurements(designs.assign(y=cost))
+    assert not any("log(y)" in note for note in camp_linear.propose(2).attrs["notes"])

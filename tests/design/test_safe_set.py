@@ -153,3 +153,16 @@ def test_small_steps_stay_within_step_reaches_of_a_safe_design_and_keep_categori
     assert torch.equal(steps[:, 2], X_safe[nearest, 2])  # the category of the design it stepped from
     assert float(distance.min(dim=1).values.mean()) > 0.5 * STEP  # spread through the ball, not piled up
     assert torch.equal(steps, small_steps(X_safe, reach, {2: [0.0, 1.0]}, n=400, seed=3))
+
+
+@pytest.mark.parametrize("goal", ["maximize", "minimize"])
+def test_expanders_grow_the_safe_set_only_toward_where_the_optimum_may_lie(goal):
+    """GoOSE's rule: `y = x` measured on [0.4, 0.6], safety `s = (x - 0.5)^2 <= 0.2` open on both sides."""
+    torch.manual_seed(0)
+    X = torch.linspace(0.4, 0.6, 6, dtype=torch.double).unsqueeze(-1)
+    model = fit_outcome_models(X, torch.stack([X[:, 0], (X[:, 0] - 0.5) ** 2], dim=-1))
+    limit = SafetyLimit(name="s", upper=0.2, confidence=CONFIDENCE)
+    sets = safe_set(model, GRID, Objective(name="y", goal=goal), [limit], OUTCOMES, CONFIDENCE, X, {})
+    expanders = GRID[sets.expansion > 0, 0]
+    assert len(expanders) > 0 and not sets.safe.all()
+    assert bool((expanders > 0.5).all()) if goal == "maximize" else bool((expanders < 0.5).all())
