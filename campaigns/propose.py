@@ -91,6 +91,9 @@ def make_proposals(
         y = y[~torch.isnan(y)]
         span = f"measured from {float(y.min()):.3g} to {float(y.max()):.3g}"
         notes.append(f"{name!r} is modelled as log({name}) ({span}); `log: false` in its objective stops it.")
+    for objective in config.objectives:
+        if objective.log and objective.name not in warp.logged and objective.type == "continuous":
+            notes.append(f"{objective.name!r} is modelled in its units: `log: true` needs every measurement above 0.")
     goals = {"safety": warp.model_limits(config.safety), "objectives": warp.model_objectives(config.objectives)}
     config = config.model_copy(update=goals)
     Y = warp.apply(Y, config.outcomes)

@@ -334,3 +334,6 @@ def test_a_cost_spanning_decades_is_modelled_as_its_log_and_predicted_in_its_uni
     camp_linear = new_campaign(tmp_path / "lin", {**config, "objectives": [{**config["objectives"][0], "log": False}]})
     camp_linear.add_measurements(designs.assign(y=cost))
     assert not any("log(y)" in note for note in camp_linear.propose(2).attrs["notes"])
+    camp_negative = new_campaign(tmp_path / "neg", {**config, "objectives": [{**config["objectives"][0], "log": True}]})
+    camp_negative.add_measurements(designs.assign(y=cost - 10.0))
+    assert any("`log: true` needs every measurement above 0" in n for n in camp_negative.propose(2).attrs["notes"])
