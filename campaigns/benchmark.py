@@ -60,6 +60,8 @@ def run_benchmark(
     workdir: Path,
     progress: Progress | None = None,
     jobs: int = 1,
+    done: pd.DataFrame | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> pd.DataFrame:
     """Run every method on every problem with seeds `0 .. seeds - 1` and score each run.
 
@@ -74,9 +76,12 @@ def run_benchmark(
         progress: Called with one line after each run (default: `print`).
         jobs: Runs at a time, each in its own process on one thread (seconds per proposal are
             then measured side by side, so compare methods within one run).
+        done: Rows of an earlier, interrupted call (this function's output): runs found there
+            without error, with the same `rounds` and `batch`, are kept instead of run again.
+        on_row: Called with each new run's row as it finishes (to save it at once).
 
     Returns:
-        One row per (problem, method, seed): `problem`, `method`, `seed`, `experiments`,
+        One row per (problem, method, seed): `problem`, `method`, `seed`, `rounds`, `batch`, `experiments`,
         `best_safe`, `gap`, `unsafe_fraction`, `seconds_per_proposal`, `wall_seconds` (the whole
         run, simulation included) and `error` (empty, or why the run failed; its scores are NaN).
 
@@ -89,24 +94,39 @@ def run_benchmark(
         say(AX_MISSING)
         methods = [m for m in methods if m != "ax"]
     tasks = [(p, m, seed, rounds, batch, workdir) for p in problems for m in methods for seed in range(seeds)]
-    rows = []
+    rows = _reusable(done, rounds, batch)  # (problem, method, seed) -> row
+    if rows:
+        say(f"{sum(task[:3] in rows for task in tasks)} run(s) kept from the earlier results.")
+    todo = [task for task in tasks if task[:3] not in rows]
+
+    def finish(row: dict) -> None:
+        rows[(row["problem"], row["method"], row["seed"])] = row
+        say(_describe(row))
+        if on_row is not None:
+            on_row(row)
+
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = {pool.submit(_run_one, *task): i for i, task in enumerate(tasks)}
-            done = {}
-            for future in as_completed(futures):  # said as they finish, kept in task order
-                done[futures[future]] = future.result()
-                say(_describe(done[futures[future]]))
-        return pd.DataFrame([done[i] for i in range(len(tasks))])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small GP problems run several times faster on one thread
-    try:
-        for task in tasks:
-            rows.append(_run_one(*task))
-            say(_describe(rows[-1]))
-    finally:
-        torch.set_num_threads(threads)
-    return pd.DataFrame(rows)
+            for future in as_completed([pool.submit(_run_one, *task) for task in todo]):  # said as they finish
+                finish(future.result())
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small GP problems run several times faster on one thread
+        try:
+            for task in todo:
+                finish(_run_one(*task))
+        finally:
+            torch.set_num_threads(threads)
+    return pd.DataFrame([rows[task[:3]] for task in tasks])  # in task order
+
+
+def _reusable(done: pd.DataFrame | None, rounds: int, batch: int) -> dict[tuple, dict]:
+    """The error-free rows of `done` that ran with `rounds` and `batch`, by (problem, method, seed)."""
+    if done is None or done.empty or not {"rounds", "batch"} <= set(done.columns):
+        return {}
+    ok = done[(done["error"].fillna("") == "") & (done["rounds"] == rounds) & (done["batch"] == batch)]
+    records = ok.assign(error="").to_dict("records")
+    return {(r["problem"], r["method"], int(r["seed"])): {**r, "seed": int(r["seed"])} for r in records}
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
@@ -231,7 +251,7 @@ def initial_designs(system: System, n: int, seed: int) -> pd.DataFrame:
 def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, workdir: Path) -> dict:
     system = get_system(problem)
     initial_df = initial_designs(system, len(system.config["parameters"]) + 1, seed)
-    row: dict = {"problem": problem, "method": method, "seed": seed}
+    row: dict = {"problem": problem, "method": method, "seed": seed, "rounds": rounds, "batch": batch}
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():

@@ -267,7 +267,10 @@ def benchmark_safe(
     rounds: int = typer.Option(5, help="Batches after the initial design."),
     batch: int = typer.Option(4, help="Designs per batch."),
     workdir: Path | None = typer.Option(None, help="Where Valley's campaigns go (default: a temporary folder)."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Also write every run's scores to this CSV."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Also write every run's scores to this CSV, each as it finishes."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Keep the runs already in --output; run only the rest."),
     jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Runs at a time, one process each."),
 ) -> None:
     """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
@@ -276,7 +279,18 @@ def benchmark_safe(
     """
     import tempfile
 
+    import pandas as pd
+
     from campaigns.benchmark import format_table, run_benchmark, summarize
+
+    if resume and (output is None or not output.exists()):
+        _fail(ValueError(f"--resume needs --output naming the CSV of an earlier run. Got {output} instead."))
+    done = pd.read_csv(output) if resume else None
+    saved = [] if done is None else done.to_dict("records")
+
+    def save(row: dict) -> None:  # the CSV holds every finished run, so an interrupted call can resume
+        saved.append(row)
+        pd.DataFrame(saved).to_csv(output, index=False)
 
     with tempfile.TemporaryDirectory() as scratch:
         try:
@@ -289,12 +303,17 @@ def benchmark_safe(
                 workdir or Path(scratch) / "runs",
                 progress=lambda line: err.print(line, highlight=False),
                 jobs=jobs,
+                done=done,
+                on_row=save if output is not None else None,
             )
         except ValueError as e:
             _fail(e)
     Console(width=max(out.width, 150)).print(format_table(summarize(results)))  # wide, even when piped
-    if output is not None:
-        results.to_csv(output, index=False)
+    if output is not None:  # this call's runs in order, then earlier runs it did not cover
+        key = ["problem", "method", "seed", "rounds", "batch"]
+        ran = set(results[key].itertuples(index=False, name=None))
+        earlier = [r for r in saved if (r["problem"], r["method"], int(r["seed"]), r["rounds"], r["batch"]) not in ran]
+        pd.concat([results, pd.DataFrame(earlier)], ignore_index=True).to_csv(output, index=False)
         out.print(f"Wrote {output}.")
 
 

@@ -64,3 +64,24 @@ def test_parallel_runs_score_as_the_serial_ones_in_the_same_order(tmp_path):
     columns = ["problem", "method", "seed", "experiments", "best_safe", "unsafe_fraction", "error"]
     pd.testing.assert_frame_equal(serial[columns], parallel[columns])
     assert len(lines) == 4 and list(parallel["method"]) == ["random", "random", "valley", "valley"]
+
+
+def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_path):
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+
+    csv = tmp_path / "runs.csv"
+    args = ["benchmark", "safe", "--problems", "gardner", "--methods", "random", "--rounds", "1", "--batch", "2"]
+    first = CliRunner().invoke(app, [*args, "--seeds", "2", "-o", str(csv)])
+    assert first.exit_code == 0, first.output
+    before = pd.read_csv(csv)
+    resumed = CliRunner().invoke(app, [*args, "--seeds", "3", "-o", str(csv), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 run(s) kept" in resumed.output
+    after = pd.read_csv(csv)
+    assert list(after["seed"]) == [0, 1, 2]
+    pd.testing.assert_frame_equal(after.iloc[:2], before)  # the same wall time: not run again
+    other = CliRunner().invoke(app, [*args, "--rounds", "2", "--seeds", "1", "-o", str(csv), "--resume"])
+    assert other.exit_code == 0 and "kept" not in other.output  # other rounds: nothing to reuse
+    assert len(pd.read_csv(csv)) == 4  # the 1-round runs are all still there
