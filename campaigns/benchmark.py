@@ -122,7 +122,7 @@ def run_benchmark(
 
 def _reusable(done: pd.DataFrame | None, rounds: int, batch: int) -> dict[tuple, dict]:
     """The error-free rows of `done` that ran with `rounds` and `batch`, by (problem, method, seed)."""
-    if done is None or done.empty or not {"rounds", "batch"} <= set(done.columns):
+    if done is None or done.empty or not {"problem", "method", "seed", "rounds", "batch", "error"} <= set(done.columns):
         return {}
     ok = done[(done["error"].fillna("") == "") & (done["rounds"] == rounds) & (done["batch"] == batch)]
     records = ok.assign(error="").to_dict("records")

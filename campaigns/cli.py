@@ -285,7 +285,10 @@ def benchmark_safe(
 
     if resume and (output is None or not output.exists()):
         _fail(ValueError(f"--resume needs --output naming the CSV of an earlier run. Got {output} instead."))
-    done = pd.read_csv(output) if resume else None
+    try:
+        done = pd.read_csv(output) if resume else None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        _fail(ValueError(f"--resume could not read {output} ({e}). Give an earlier run's CSV, or drop --resume."))
     saved = [] if done is None else done.to_dict("records")
 
     def save(row: dict) -> None:  # the CSV holds every finished run, so an interrupted call can resume
@@ -312,7 +315,7 @@ def benchmark_safe(
     if output is not None:  # this call's runs in order, then earlier runs it did not cover
         key = ["problem", "method", "seed", "rounds", "batch"]
         ran = set(results[key].itertuples(index=False, name=None))
-        earlier = [r for r in saved if (r["problem"], r["method"], int(r["seed"]), r["rounds"], r["batch"]) not in ran]
+        earlier = [r for r in saved if tuple(r.get(k) for k in key) not in ran]
         pd.concat([results, pd.DataFrame(earlier)], ignore_index=True).to_csv(output, index=False)
         out.print(f"Wrote {output}.")
 

@@ -85,3 +85,6 @@ def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_pat
     other = CliRunner().invoke(app, [*args, "--rounds", "2", "--seeds", "1", "-o", str(csv), "--resume"])
     assert other.exit_code == 0 and "kept" not in other.output  # other rounds: nothing to reuse
     assert len(pd.read_csv(csv)) == 4  # the 1-round runs are all still there
+    csv.write_bytes(b"\xff\xfe\x00broken")
+    broken = CliRunner().invoke(app, [*args, "--seeds", "1", "-o", str(csv), "--resume"])
+    assert broken.exit_code == 1 and "--resume could not read" in broken.output
