@@ -86,14 +86,7 @@ def make_proposals(
         return _propose_binary(config, inputs, n, seed)
     notes: list[str] = []
     warp = OutcomeWarp.of(config.objectives, config.safety, Y, config.outcomes)  # bilog limits, logged objectives
-    for name in warp.logged:
-        y = Y[:, config.outcomes.index(name)]
-        y = y[~torch.isnan(y)]
-        span = f"measured from {float(y.min()):.3g} to {float(y.max()):.3g}"
-        notes.append(f"{name!r} is modelled as log({name}) ({span}); `log: false` in its objective stops it.")
-    for objective in config.objectives:
-        if objective.log and objective.name not in warp.logged and objective.type == "continuous":
-            notes.append(f"{objective.name!r} is modelled in its units: `log: true` needs every measurement above 0.")
+    notes.extend(warp.log_notes(config.objectives, Y, config.outcomes))
     goals = {"safety": warp.model_limits(config.safety), "objectives": warp.model_objectives(config.objectives)}
     config = config.model_copy(update=goals)
     Y = warp.apply(Y, config.outcomes)

@@ -93,6 +93,19 @@ class OutcomeWarp:
             for o in objectives
         ]
 
+    def log_notes(self, objectives: list[Objective], Y: Tensor, outcomes: list[str]) -> list[str]:
+        """One line per logged objective (its measured range), and per `log: true` that could not apply."""
+        notes = []
+        for o in objectives:
+            y = Y[:, outcomes.index(o.name)]
+            y = y[~torch.isnan(y)]
+            if o.name in self.logged:
+                span = f"measured from {float(y.min()):.3g} to {float(y.max()):.3g}"
+                notes.append(f"{o.name!r} is modelled as log({o.name}) ({span}); `log: false` on it stops it.")
+            elif o.log and not bool((y > 0).all()):
+                notes.append(f"{o.name!r} is modelled in its units: `log: true` needs every measurement above 0.")
+        return notes
+
     def apply(self, Y: Tensor, outcomes: list[str]) -> Tensor:
         """The `n x m` outcomes (columns in `outcomes` order) on the model's scale."""
         Y = Y.clone()
