@@ -7,8 +7,11 @@ weighted against each other. With an uncertainty penalty `kappa`, a maximized ou
 constraint must hold for the pessimistic bound, and a target is scored by the expected squared
 error `(mean - target)^2 + kappa^2 sd^2`, so designs stay where the surrogate knows something.
 When the goals have constraints but nothing to minimize or maximize, designs that meet the
-constraints by a wider margin score better (up to one outcome scale): a surrogate's error then has
-to be larger to break them.
+constraints by a wider margin score better: the smallest margin (pessimistic bound, in outcome
+scales) is maximized, so a surrogate's error has to be larger to break them. A surrogate tends to
+overrate the designs an optimizer picks through it (the optimizer's curse): on the sequence
+benchmark, designs predicted at a Z-score of 4.2 measured 2.2 to 3.9, so a margin capped at one
+scale left a quarter of them below 3.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ from surrogates.protocol import Surrogate
 
 VIOLATION_WEIGHT = 100.0  # merit = objective + this * total violation, for polishing and ranking
 # With constraints but nothing to minimize or maximize, the smallest margin by which the constraints
-# hold (in outcome scales, up to MARGIN_CAP) is maximized with this weight: robust satisfaction.
+# hold (in outcome scales) is maximized with this weight: robust satisfaction.
 MARGIN_WEIGHT = 0.1
-MARGIN_CAP = 1.0
 
 
 @dataclass
@@ -81,7 +83,7 @@ class Scorer:
         stack = lambda t: torch.stack(t, dim=-1) if t else X.new_zeros(S, 0)  # noqa: E731
         if violations and not any(g.kind in ("minimize", "maximize") for g in self.goals):
             margin = -torch.stack(violations, dim=-1).amin(-1)
-            objectives.append(-MARGIN_WEIGHT * margin.clamp(max=MARGIN_CAP))
+            objectives.append(-MARGIN_WEIGHT * margin)
         return stack(objectives), stack(violations)
 
     def merit(self, X: Tensor) -> Tensor:
