@@ -4,7 +4,9 @@ Every problem minimizes its objective; each inequality constraint `g(x) <= 0` be
 safety outcome with `"upper": 0.0` (Gardner's `c <= 0.5` keeps its own limit), so a safe
 optimizer must learn the constraints from measurements as it learns the objective. With
 `rng=None` the outcomes are the exact textbook functions; with a generator, Gaussian
-noise of the size listed in each problem's `NOISE_SD` is added to every outcome.
+noise of the size listed in each problem's `NOISE_SD` is added to every outcome. The bounds are
+the literature's; a parameter spanning 20x or more from a positive lower bound is declared
+`log: true`, as `valley init` advises, so designs are drawn log-uniformly along it.
 """
 
 from __future__ import annotations
@@ -157,12 +159,17 @@ def _config(
     return {
         "name": name,
         "seed": 0,
-        "parameters": [{"name": p, "type": "continuous", "bounds": [low, high]} for p, (low, high) in bounds.items()],
+        "parameters": [_parameter(p, low, high) for p, (low, high) in bounds.items()],
         "constraints": [],
         "objectives": [{"name": objective, "goal": "minimize"}],
         "safety": [{"name": g, "upper": upper, "confidence": 0.95} for g, upper in limits.items()],
         "surrogate": {"kind": "gp"},
     }
+
+
+def _parameter(name: str, low: float, high: float) -> dict[str, Any]:
+    """A continuous parameter, on a log scale where it spans 20x or more (the advice of `valley init`)."""
+    return {"name": name, "type": "continuous", "bounds": [low, high], "log": low > 0 and high >= 20 * low}
 
 
 def _zero_limits(n: int) -> dict[str, float]:

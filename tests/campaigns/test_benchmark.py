@@ -7,7 +7,8 @@ import pytest
 
 from campaigns.baselines import run_random
 from campaigns.benchmark import initial_designs, score
-from data import get_system, is_safe
+from campaigns.config import load_config
+from data import get_system, is_safe, list_systems
 
 
 @pytest.mark.parametrize("problem", ["spring", "welded_beam"])
@@ -18,6 +19,15 @@ def test_initial_design_starts_from_a_safe_design(problem):
     assert is_safe(system.simulate(initial_df.iloc[:1], None), system.config).all()
     pd.testing.assert_frame_equal(initial_df, initial_designs(system, 5, seed=3))
     assert not initial_df.equals(initial_designs(system, 5, seed=4))
+
+
+def test_bundled_systems_follow_the_scale_advice_valley_init_gives():
+    for name in list_systems():
+        assert load_config(get_system(name).config).scale_hints() == [], name
+    logged = {p["name"] for p in get_system("welded_beam").config["parameters"] if p.get("log")}
+    assert logged == {"weld_thickness", "weld_length", "bar_height", "bar_thickness"}
+    pressure_vessel = get_system("pressure_vessel").config["parameters"]
+    assert {p["name"] for p in pressure_vessel if p.get("log")} == {"radius", "length"}  # thicknesses start at 0
 
 
 def test_runs_measure_the_given_initial_design_first():
