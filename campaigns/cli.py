@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from campaigns.design_cli import design
@@ -31,7 +33,7 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 def _fail(error: Exception) -> None:
     if _state["debug"]:
         raise error
-    err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -57,9 +59,9 @@ def init(
         camp = Campaign.create(directory, config)
     except _user_errors() as e:
         _fail(e)
-    out.print(f"Created campaign [bold]{camp.config.name}[/] in {directory}.")
+    out.print(f"Created campaign [bold]{escape(camp.config.name)}[/] in {escape(str(directory))}.")
     for hint in camp.config.scale_hints():
-        err.print(f"[cyan]hint:[/] {hint}", highlight=False)
+        err.print(f"[cyan]hint:[/] {escape(hint)}", highlight=False)
 
 
 @app.command()
@@ -82,7 +84,7 @@ def add(
     except _user_errors() as e:
         _fail(e)
     for line in report.warnings + report.duplicates:
-        err.print(f"[yellow]warning:[/] {line}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     failed = f", {report.failed} failed run(s) (missing outcomes) kept" if report.failed else ""
     out.print(f"Added {report.added} measurement(s){failed}; skipped {len(report.duplicates)} duplicate(s).")
 
@@ -112,7 +114,7 @@ def propose(
     except _user_errors() as e:
         _fail(e)
     for note in proposals.attrs["notes"]:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     out.print(_table(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
@@ -138,7 +140,7 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     failed = int((measured[camp.config.outcomes].isna().any(axis=1) | measured["failed"]).sum())
     open_df = camp.open_proposals
     out.print(
-        f"[bold]{camp.config.name}[/]: {len(measured)} measurement(s), {failed} failed; "
+        f"[bold]{escape(camp.config.name)}[/]: {len(measured)} measurement(s), {failed} failed; "
         f"{len(open_df)} open proposal(s)."
     )
     best = camp.best()
@@ -152,7 +154,8 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     if len(open_df):
         out.print(_table(open_df, "Open proposals"))
     for verdict in poorly_calibrated(camp) or []:
-        err.print(f"[yellow]warning:[/] surrogate {verdict} See `valley report` (diagnostics).", highlight=False)
+        line = f"surrogate {escape(verdict)} See `valley report` (diagnostics)."
+        err.print(f"[yellow]warning:[/] {line}", highlight=False)
 
 
 @app.command()
@@ -304,7 +307,7 @@ def benchmark_safe(
                 rounds,
                 batch,
                 workdir or Path(scratch) / "runs",
-                progress=lambda line: err.print(line, highlight=False),
+                progress=lambda line: err.print(line, highlight=False, markup=False),
                 jobs=jobs,
                 done=done,
                 on_row=save if output is not None else None,
@@ -367,16 +370,17 @@ def benchmark_surrogates(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=lambda line: err.print(line))
+        say = partial(err.print, markup=False)
+        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=say)
     out.print(format_benchmark(results), highlight=False)
 
 
 def _table(df, title: str) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in df.columns:
-        table.add_column(str(column), justify="right")
+        table.add_column(escape(str(column)), justify="right")
     for _, row in df.iterrows():
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row])
     return table
 
 

@@ -51,6 +51,20 @@ def test_benchmark_commands_are_listed_and_check_their_problems():
     assert wrong.exit_code == 1 and "teapot" in wrong.output
 
 
+def test_safe_benchmark_says_how_to_install_ax_when_it_is_missing(monkeypatch):
+    from typer.testing import CliRunner
+
+    import campaigns.benchmark
+    from campaigns.cli import app
+
+    monkeypatch.setattr(campaigns.benchmark, "_ax_installed", lambda: False)
+    args = ["benchmark", "safe", "--problems", "gardner", "--methods", "random,ax", "--seeds", "1", "--rounds", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "pip install 'valley[bench]'" in result.output  # the extra's brackets are not eaten as markup
+    assert "random" in result.output
+
+
 def test_inverse_benchmark_scores_every_method_on_the_robot_arm():
     from typer.testing import CliRunner
 

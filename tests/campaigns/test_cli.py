@@ -186,6 +186,22 @@ def test_bad_csv_is_one_error_line_and_changes_nothing(camp_dir, tmp_path):
     assert "2 measurement(s)" in invoke("status", camp_dir).stdout
 
 
+def test_names_with_brackets_are_printed_as_written(camp_dir, tmp_path):
+    for unknown in ["temp[c]", "note[/b]"]:  # rich would read these as markup: drop one, crash on the other
+        bad = tmp_path / "units.csv"
+        bad.write_text(f"x1,x2,y,s,{unknown}\n0.2,0.3,1.0,0.1,20\n")
+        result = invoke("add", camp_dir, bad)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"column '{unknown}'" in result.stderr
+    units = {**CONFIG, "name": "units[mm]", "parameters": [{**CONFIG["parameters"][0], "name": "conc[mm]"}]}
+    config_file = tmp_path / "units.yaml"
+    config_file.write_text(yaml.safe_dump(units))
+    created = invoke("init", tmp_path / "units", "--config", config_file)
+    assert created.exit_code == 0 and "units[mm]" in created.stdout
+    proposed = invoke("propose", tmp_path / "units", "-n", "2")
+    assert proposed.exit_code == 0 and "conc[mm]" in proposed.stdout
+
+
 def test_debug_shows_the_exception(camp_dir, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("x1,x2,y,s\n0.2,3,1.0,0.1\n")
