@@ -30,10 +30,15 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     _state["debug"] = debug
 
 
+def _say(label: str, style: str, text: str) -> None:
+    """One line on stderr: a styled `label:`, then `text` as written (never read as rich markup)."""
+    err.print(f"[{style}]{label}:[/] {escape(text)}", highlight=False)
+
+
 def _fail(error: Exception) -> None:
     if _state["debug"]:
         raise error
-    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+    _say("error", "bold red", str(error))
     raise typer.Exit(1)
 
 
@@ -61,7 +66,7 @@ def init(
         _fail(e)
     out.print(f"Created campaign [bold]{escape(camp.config.name)}[/] in {escape(str(directory))}.")
     for hint in camp.config.scale_hints():
-        err.print(f"[cyan]hint:[/] {escape(hint)}", highlight=False)
+        _say("hint", "cyan", hint)
 
 
 @app.command()
@@ -84,7 +89,7 @@ def add(
     except _user_errors() as e:
         _fail(e)
     for line in report.warnings + report.duplicates:
-        err.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        _say("warning", "yellow", line)
     failed = f", {report.failed} failed run(s) (missing outcomes) kept" if report.failed else ""
     out.print(f"Added {report.added} measurement(s){failed}; skipped {len(report.duplicates)} duplicate(s).")
 
@@ -114,7 +119,7 @@ def propose(
     except _user_errors() as e:
         _fail(e)
     for note in proposals.attrs["notes"]:
-        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        _say("note", "yellow", note)
     out.print(_table(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
@@ -154,8 +159,7 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     if len(open_df):
         out.print(_table(open_df, "Open proposals"))
     for verdict in poorly_calibrated(camp) or []:
-        line = f"surrogate {escape(verdict)} See `valley report` (diagnostics)."
-        err.print(f"[yellow]warning:[/] {line}", highlight=False)
+        _say("warning", "yellow", f"surrogate {verdict} See `valley report` (diagnostics).")
 
 
 @app.command()
