@@ -125,7 +125,7 @@ def propose(
         if candidates is not None:  # keep which line of the pool file each proposal is
             proposals = proposals.rename_axis("candidate_row").reset_index()
         proposals.to_csv(output, index=False)
-        out.print(f"Wrote {output}.")
+        out.print(f"Wrote {escape(str(output))}.")
 
 
 @app.command()
@@ -181,7 +181,7 @@ def report(
     if camp.measurements.empty:
         _fail(ValueError(f"{directory}: no measurements yet. Add some with `valley add` first."))
     page = write_report(camp, output or directory / "report")
-    out.print(f"Wrote {page}.")
+    out.print(f"Wrote {escape(str(page))}.")
 
 
 @app.command()
@@ -209,7 +209,7 @@ def export(
         both.to_csv(sys.stdout, index=False)
     else:
         both.to_csv(output, index=False)
-        out.print(f"Wrote {len(both)} rows to {output}.")
+        out.print(f"Wrote {len(both)} rows to {escape(str(output))}.")
 
 
 @app.command()
@@ -324,7 +324,7 @@ def benchmark_safe(
         ran = set(results[key].itertuples(index=False, name=None))
         earlier = [r for r in saved if tuple(r.get(k) for k in key) not in ran]
         pd.concat([results, pd.DataFrame(earlier)], ignore_index=True).to_csv(output, index=False)
-        out.print(f"Wrote {output}.")
+        out.print(f"Wrote {escape(str(output))}.")
 
 
 @benchmarks.command("inverse")

@@ -56,7 +56,7 @@ def design(
     _out.print(table)
     if output is not None:
         designs_df.to_csv(output, index=False)
-        _out.print(f"Wrote {output}.")
+        _out.print(f"Wrote {escape(str(output))}.")
 
 
 def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int, simulator: str | None = None):  # noqa: ANN201

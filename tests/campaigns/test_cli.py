@@ -198,8 +198,10 @@ def test_names_with_brackets_are_printed_as_written(camp_dir, tmp_path):
     config_file.write_text(yaml.safe_dump(units))
     created = invoke("init", tmp_path / "units", "--config", config_file)
     assert created.exit_code == 0 and "units[mm]" in created.stdout
-    proposed = invoke("propose", tmp_path / "units", "-n", "2")
+    batch_file = tmp_path / "batch[a].csv"
+    proposed = invoke("propose", tmp_path / "units", "-n", "2", "-o", batch_file)
     assert proposed.exit_code == 0 and "conc[mm]" in proposed.stdout
+    assert "batch[a].csv" in proposed.stdout.replace("\n", "") and batch_file.exists()
 
 
 def test_debug_shows_the_exception(camp_dir, tmp_path):
