@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 import warnings
-from functools import partial
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
+from campaigns.console import err, out, progress_line, say, table_of
 from campaigns.design_cli import design
 
 app = typer.Typer(
@@ -20,8 +19,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -30,15 +27,10 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     _state["debug"] = debug
 
 
-def _say(label: str, style: str, text: str) -> None:
-    """One line on stderr: a styled `label:`, then `text` as written (never read as rich markup)."""
-    err.print(f"[{style}]{label}:[/] {escape(text)}", highlight=False)
-
-
 def _fail(error: Exception) -> None:
     if _state["debug"]:
         raise error
-    _say("error", "bold red", str(error))
+    say("error", "bold red", str(error))
     raise typer.Exit(1)
 
 
@@ -66,7 +58,7 @@ def init(
         _fail(e)
     out.print(f"Created campaign [bold]{escape(camp.config.name)}[/] in {escape(str(directory))}.")
     for hint in camp.config.scale_hints():
-        _say("hint", "cyan", hint)
+        say("hint", "cyan", hint)
 
 
 @app.command()
@@ -89,7 +81,7 @@ def add(
     except _user_errors() as e:
         _fail(e)
     for line in report.warnings + report.duplicates:
-        _say("warning", "yellow", line)
+        say("warning", "yellow", line)
     failed = f", {report.failed} failed run(s) (missing outcomes) kept" if report.failed else ""
     out.print(f"Added {report.added} measurement(s){failed}; skipped {len(report.duplicates)} duplicate(s).")
 
@@ -119,8 +111,8 @@ def propose(
     except _user_errors() as e:
         _fail(e)
     for note in proposals.attrs["notes"]:
-        _say("note", "yellow", note)
-    out.print(_table(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
+        say("note", "yellow", note)
+    out.print(table_of(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
             proposals = proposals.rename_axis("candidate_row").reset_index()
@@ -153,13 +145,13 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     if best is None:
         out.print("No safe measurement yet.")
     elif len(camp.config.objectives) > 1:
-        out.print(_table(camp.pareto_front()[shown], "Measured Pareto front (safe, successful)"))
+        out.print(table_of(camp.pareto_front()[shown], "Measured Pareto front (safe, successful)"))
     else:
-        out.print(_table(best[shown].to_frame().T, "Best safe result so far"))
+        out.print(table_of(best[shown].to_frame().T, "Best safe result so far"))
     if len(open_df):
-        out.print(_table(open_df, "Open proposals"))
+        out.print(table_of(open_df, "Open proposals"))
     for verdict in poorly_calibrated(camp) or []:
-        _say("warning", "yellow", f"surrogate {verdict} See `valley report` (diagnostics).")
+        say("warning", "yellow", f"surrogate {verdict} See `valley report` (diagnostics).")
 
 
 @app.command()
@@ -256,7 +248,7 @@ def demo(
     png = plot_progress(
         history, system.objective, out_dir / "progress.png", system.best_safe_value, (limit["name"], limit["upper"])
     )
-    out.print(f"Campaign in {campaign_dir}; progress plot in {png}.")
+    out.print(f"Campaign in {escape(str(campaign_dir))}; progress plot in {escape(str(png))}.")
 
 
 benchmarks = typer.Typer(
@@ -311,7 +303,7 @@ def benchmark_safe(
                 rounds,
                 batch,
                 workdir or Path(scratch) / "runs",
-                progress=lambda line: err.print(line, highlight=False, markup=False),
+                progress=progress_line,
                 jobs=jobs,
                 done=done,
                 on_row=save if output is not None else None,
@@ -359,7 +351,7 @@ def benchmark_inverse(
         )
     means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
     title = f"Inverse design: designs re-simulated (mean over {seeds} seed(s))"
-    Console(width=max(out.width, 190)).print(_table(means, title))
+    Console(width=max(out.width, 190)).print(table_of(means, title))
 
 
 @benchmarks.command("surrogates")
@@ -374,18 +366,8 @@ def benchmark_surrogates(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        say = partial(err.print, markup=False)
-        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=say)
+        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=progress_line)
     out.print(format_benchmark(results), highlight=False)
-
-
-def _table(df, title: str) -> Table:
-    table = Table(title=escape(title))
-    for column in df.columns:
-        table.add_column(escape(str(column)), justify="right")
-    for _, row in df.iterrows():
-        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row])
-    return table
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+
+from campaigns.console import say, table_of
 
 _out = Console(soft_wrap=True, width=200)  # wide tables stay readable when piped
-_err = Console(stderr=True, soft_wrap=True)
 
 
 def design(
@@ -44,16 +44,12 @@ def design(
     try:
         designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator)
     except InputError as e:
-        _err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        say("error", "bold red", str(e))
         raise typer.Exit(1) from None
     for note in designs_df.attrs["notes"]:
-        _err.print(f"note: {note}", highlight=False, markup=False)
-    table = Table(title=f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}")
-    for column in designs_df.columns:
-        table.add_column(escape(str(column)))
-    for row in designs_df.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
-    _out.print(table)
+        say("note", "yellow", note)
+    title = f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}"
+    _out.print(table_of(designs_df, title))
     if output is not None:
         designs_df.to_csv(output, index=False)
         _out.print(f"Wrote {escape(str(output))}.")
