@@ -15,6 +15,7 @@ import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.config import CampaignConfig, dump_config, load_config
+from campaigns.model_cache import ModelCache
 from campaigns.propose import FAILED, make_proposals
 from campaigns.storage import Store
 from design import InputError, limits_hold, validate_designs
@@ -153,7 +154,9 @@ class Campaign:
         # seed it for this call only, so the same seed and data give the same proposals.
         with _torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
             torch.manual_seed(seed)
-            proposal = make_proposals(self.config, measured, self.open_proposals, n, pool, seed)
+            proposal = make_proposals(
+                self.config, measured, self.open_proposals, n, pool, seed, cache=ModelCache(self.path)
+            )
         if candidates is not None and not feasible.all():
             proposal.notes.insert(0, f"candidates: skipped {int((~feasible).sum())} row(s) that break a constraint.")
         table = proposal.table

@@ -72,6 +72,7 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
     import torch
 
     from campaigns.campaign import Campaign
+    from campaigns.model_cache import ModelCache
     from campaigns.propose import fit_regression_model
     from campaigns.surrogate_builders import trust_weights
     from design import InputError
@@ -103,7 +104,7 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
     notes: list[str] = []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df))
+        model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df), ModelCache(camp.path))
     if model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")
     options = InverseOptions(train_X=X)

@@ -12,7 +12,9 @@ import torch
 from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
-from campaigns.config import CampaignConfig
+from campaigns.config import CampaignConfig, dump_config
+from campaigns.large_data import MAX_GP_ROWS, gp_rows, hyperparameter_rows
+from campaigns.model_cache import CachedFit, ModelCache, fingerprint
 from campaigns.surrogate_builders import make_classifier, make_ensemble, mean_modules, trust_weights
 from design import (
     ConfidenceBarrier,
@@ -23,6 +25,7 @@ from design import (
     least_violation_samples,
     limits_hold,
     make_acquisition,
+    objective_function,
     optimize_batch,
     probability_safe,
     probability_safe_grad,
@@ -60,6 +63,7 @@ def make_proposals(
     n: int,
     candidates_df: pd.DataFrame | None = None,
     seed: int = 0,
+    cache: ModelCache | None = None,
 ) -> Proposal:
     """Propose `n` distinct designs from the measurements so far.
 
@@ -70,7 +74,9 @@ def make_proposals(
     P(all limits hold) >= the config's confidence (`probabilistic` mode), or come from the safe
     set (`safe_set` mode, see `design.safe_set`); when none does, the designs closest to safe are
     proposed, flagged in `meets_confidence` and in a note. With too few data, or if the model
-    cannot be fitted, a space-filling design is returned instead, and a note says why.
+    cannot be fitted, a space-filling design is returned instead, and a note says why. Above
+    `MAX_GP_ROWS` rows the GPs learn from a subset of them (`campaigns.large_data`), with a note.
+    A `cache` (`campaigns.model_cache`) saves refitting GPs to data they have seen.
     """
     space = config.space()
     X = space.encode(measured_df)
@@ -90,8 +96,16 @@ def make_proposals(
     goals = {"safety": warp.model_limits(config.safety), "objectives": warp.model_objectives(config.objectives)}
     config = config.model_copy(update=goals)
     Y = warp.apply(Y, config.outcomes)
+    if config.surrogate_kind(len(X)) == "gp" and len(X) > MAX_GP_ROWS:
+        rows = gp_rows(X, _goal_score(config, Y), _measured_safe(config, Y), seed=seed)
+        notes.append(
+            f"{len(X)} measurements: the GPs learn from {len(rows)} of them, the {len(rows) // 2} nearest the best "
+            "designs and the rest drawn at random (an exact GP on all would take minutes; see README, Large campaigns)."
+        )
+        X, Y, failed = X[torch.as_tensor(rows)], Y[torch.as_tensor(rows)], failed[rows]
+        weights = None if weights is None else weights[torch.as_tensor(rows)]
 
-    model = fit_regression_model(config, space, X, Y, notes, weights)
+    model = fit_regression_model(config, space, X, Y, notes, weights, cache)
     feasibility = _fit_feasibility(X, failed, notes) if model is not None else None
     batch, method = None, "space-filling"
     if model is not None:
@@ -242,9 +256,19 @@ def _closest_to_safe(config, model, pool: Tensor, batch: _Batch, n: int, notes: 
 
 
 def fit_regression_model(
-    config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, notes: list[str], weights=None
+    config: CampaignConfig,
+    space: SearchSpace,
+    X: Tensor,
+    Y: Tensor,
+    notes: list[str],
+    weights=None,
+    cache: ModelCache | None = None,
 ):
-    """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`)."""
+    """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`).
+
+    With a `cache`, GPs already fitted to these very data are loaded instead of refitted, and
+    a refit after new data starts from the newest fit of the same config (`campaigns.model_cache`).
+    """
     outcomes = config.regression_outcomes
     counts = (~torch.isnan(Y)).sum(dim=0)
     fewest = int(counts.min()) if len(counts) else 0
@@ -262,10 +286,7 @@ def fit_regression_model(
             if kind == "ensemble":
                 model = make_ensemble(config, space).fit(X, Y, weights=weights, bounds=space.bounds)
             else:
-                noise_sd = [sd for name, sd in zip(config.outcomes, config.noise_sd, strict=True) if name in outcomes]
-                model = fit_outcome_models(
-                    X, Y, list(space.cat_dims), noise_sd, mean_modules=mean_modules(config, space), weights=weights
-                )
+                model = _fit_gps(config, space, X, Y, weights, cache, notes)
         notes.extend(str(w.message) for w in caught if issubclass(w.category, SurrogateWarning))
     except Exception as err:  # noqa: BLE001
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
@@ -283,6 +304,41 @@ def fit_regression_model(
         if factor > WIDENED:
             why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
             notes.append(f"the uncertainty of {outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety.")
+    return model
+
+
+def _fit_gps(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, weights, cache, notes):
+    """One GP per regression outcome: loaded from `cache` for the same data, else fitted (warm when it can).
+
+    Above `HYPER_ROWS` rows the hyperparameters are fitted to a seeded sample of that many and
+    the GPs then condition on every row (`campaigns.large_data`).
+    """
+    given = dict(zip(config.outcomes, config.noise_sd, strict=True))
+    noise_sd = [given[name] for name in config.regression_outcomes]
+
+    def fit(rows=None, starts=None, refit=True):
+        pick = slice(None) if rows is None else torch.as_tensor(rows)
+        w = None if weights is None else weights[pick]
+        means = mean_modules(config, space)
+        return fit_outcome_models(X[pick], Y[pick], list(space.cat_dims), noise_sd, means, w, starts, refit)
+
+    recipe = dump_config(config)
+    key = fingerprint(recipe, X, Y, weights)
+    hit = None if cache is None else cache.find(key, recipe, notes)
+    if hit is not None and hit.key == key:
+        try:
+            return fit(starts=hit.states, refit=False)
+        except (RuntimeError, KeyError) as err:  # states that do not fit this model
+            notes.append(f"the cached model did not fit this campaign ({type(err).__name__}); refitting.")
+            hit = None
+    sample = hyperparameter_rows(len(X), config.seed)
+    model = fit(sample, None if hit is None else hit.states)
+    states = [{k: v.detach().clone() for k, v in gp.state_dict().items()} for gp in model.models]
+    if sample is not None:
+        notes.append(f"the GPs' hyperparameters were fitted to {len(sample)} of the {len(X)} rows, drawn at random.")
+        model = fit(starts=states, refit=False)
+    if cache is not None:
+        cache.save(CachedFit(key, recipe, states))
     return model
 
 
@@ -432,6 +488,14 @@ def _measured_safe(config: CampaignConfig, Y: Tensor) -> np.ndarray:
     """Rows whose regression outcomes were all measured and meet every safety limit."""
     measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
     return measured[config.regression_outcomes].notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
+
+
+def _goal_score(config: CampaignConfig, Y: Tensor) -> np.ndarray:
+    """Higher is better per row: the objective's score, or with several the mean of their rank shares (NaN: failed)."""
+    scores = torch.stack([objective_function(o, config.outcomes)(Y) for o in config.objectives], dim=-1).numpy()
+    if scores.shape[-1] == 1:
+        return scores[:, 0]
+    return pd.DataFrame(scores).rank(pct=True).mean(axis=1, skipna=False).to_numpy()
 
 
 def _confident(config: CampaignConfig, model, X: Tensor) -> Tensor:

@@ -24,15 +24,22 @@ class FeasibilityModel:
         >>> p = model.probability(X_new)   # a `n` tensor in (0, 1)
     """
 
-    def fit(self, X: Tensor, succeeded: Tensor) -> FeasibilityModel:
-        """Fit to a `n x d` tensor of designs and a `n` boolean tensor of outcomes."""
+    def fit(self, X: Tensor, succeeded: Tensor, max_inducing: int = 300, seed: int = 0) -> FeasibilityModel:
+        """Fit to a `n x d` tensor of designs and a `n` boolean tensor of outcomes.
+
+        The designs are the inducing points, or a seeded random `max_inducing` of them when
+        there are more (the variational GP costs `O(n m^2)` with `m` inducing points).
+        """
         Y = succeeded.to(X.dtype).reshape(-1, 1)
+        inducing = X
+        if X.shape[0] > max_inducing:
+            inducing = X[torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))[:max_inducing]]
         self.model_ = SingleTaskVariationalGP(
             X,
             Y,
             likelihood=BernoulliLikelihood(),
             covar_module=matern52_kernel(X.shape[-1]),
-            inducing_points=X.clone(),
+            inducing_points=inducing.clone(),
             learn_inducing_points=False,
         )
         mll = VariationalELBO(self.model_.likelihood, self.model_.model, num_data=X.shape[0])

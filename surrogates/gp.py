@@ -44,6 +44,8 @@ def fit_gp(
     yvar: Tensor | None = None,
     mean_module: Mean | None = None,
     weights: Tensor | None = None,
+    start: dict[str, Tensor] | None = None,
+    refit: bool = True,
 ) -> SingleTaskGP:
     """Fit a GP to one outcome.
 
@@ -66,6 +68,12 @@ def fit_gp(
             variance is divided by `weights[i]`, so a row of weight 0.25 counts as a
             measurement with twice the noise standard deviation. With `yvar` that is
             `yvar / weights`; otherwise the learned noise is scaled (`TrustWeightedLikelihood`).
+        start: Optional `state_dict` of an earlier fit of this outcome: its learned parameters
+            (those of matching shape; buffers such as the outcome standardization are the
+            data's own) are where the optimizer starts, which saves most of its steps when the
+            data changed a little.
+        refit: False takes `start`'s parameters as they are and skips the optimizer (for the
+            same data, or a larger sample of the same outcome).
 
     Raises:
         ValueError: If `weights` is not a `n` tensor of positive numbers.
@@ -109,6 +117,13 @@ def fit_gp(
             mean_module=None if mean_module is None else mean_module.to(X),
             outcome_transform=Standardize(m=1),
         )
+    if start is not None:
+        loaded = _load_hyperparameters(model, start)
+        if not refit:
+            missing = sorted(set(dict(model.named_parameters())) - loaded)
+            if missing:
+                raise KeyError(f"`start` lacks {missing}; it cannot stand for a fit of this model.")
+            return model.eval()
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     for jitter in (None, 1e-4, 1e-2):
         try:
@@ -135,6 +150,18 @@ def fit_gp(
     return model.eval()
 
 
+def _load_hyperparameters(model: SingleTaskGP, state: dict[str, Tensor]) -> set[str]:
+    """Copy the learned parameters of `state` that match `model`'s in name and shape; return their names.
+
+    Buffers (the outcome standardization, trust weights per training row) describe the data,
+    so the model keeps its own.
+    """
+    own = dict(model.named_parameters())
+    kept = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict(kept, strict=False)
+    return set(kept)
+
+
 def fit_outcome_models(
     X: Tensor,
     Y: Tensor,
@@ -142,6 +169,8 @@ def fit_outcome_models(
     noise_sd: Sequence[float | None] | None = None,
     mean_modules: Sequence[Mean | None] | None = None,
     weights: Tensor | None = None,
+    starts: Sequence[dict[str, Tensor]] | None = None,
+    refit: bool = True,
 ) -> ModelListGP:
     """Fit one GP per column of `Y`, each on the rows where that outcome was measured.
 
@@ -154,6 +183,8 @@ def fit_outcome_models(
         mean_modules: Optional mean module per outcome (None entries keep the constant mean).
         weights: Optional trust weights, a `n` tensor (all outcomes) or `n x m` (per outcome);
             see `fit_gp`.
+        starts: Optional `state_dict` per outcome of an earlier fit, where each fit starts (`fit_gp`).
+        refit: False takes `starts`' parameters as they are (no optimizer step).
 
     Returns:
         A `ModelListGP` with `m` outputs, in the column order of `Y`.
@@ -165,5 +196,6 @@ def fit_outcome_models(
         yvar = None if sd is None else torch.full((int(seen.sum()),), sd**2, dtype=X.dtype)
         mean = None if mean_modules is None else mean_modules[j]
         w = None if weights is None else (weights if weights.dim() == 1 else weights[:, j])[seen]
-        models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar, mean, w))
+        start = None if starts is None else starts[j]
+        models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar, mean, w, start, refit))
     return ModelListGP(*models)

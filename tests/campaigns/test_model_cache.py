@@ -1,0 +1,107 @@
+"""The campaign model's cache: reused without refitting, invalidated by new data or config, ignored when damaged."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+import surrogates.gp
+from campaigns.config import load_config
+from campaigns.model_cache import CACHE_DIR, CachedFit, ModelCache, fingerprint
+from campaigns.propose import make_proposals
+from tests.campaigns.test_propose import SMALL, initial_designs, measure, new_campaign
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Counts the optimizer runs of GP fits (one per outcome GP fitted)."""
+    calls = []
+    real = surrogates.gp.fit_gpytorch_mll
+
+    def counted(mll, **kwargs):
+        calls.append(mll)
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(surrogates.gp, "fit_gpytorch_mll", counted)
+    return calls
+
+
+def test_a_second_proposal_on_the_same_data_does_not_refit(tmp_path, fits):
+    camp = new_campaign(tmp_path / "c", designs=initial_designs(6))
+    camp.propose(2)
+    assert len(fits) == 2  # y and s
+    assert len(list((tmp_path / "c" / CACHE_DIR).glob("*.pt"))) == 1
+    camp.propose(2)
+    assert len(fits) == 2
+
+
+def test_the_cached_fit_gives_the_same_proposals_as_the_fit_itself(tmp_path, fits):
+    cfg = load_config(SMALL)
+    measured = measure(initial_designs(6))
+    empty = measured.iloc[:0][cfg.parameter_names]
+    cache = ModelCache(tmp_path)
+    first = make_proposals(cfg, measured, empty, 2, seed=1, cache=cache).table
+    again = make_proposals(cfg, measured, empty, 2, seed=1, cache=cache).table
+    assert len(fits) == 2
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_new_data_refit_warm_and_a_config_change_refits(tmp_path, fits):
+    cfg = load_config(SMALL)
+    measured = measure(initial_designs(6))
+    empty = measured.iloc[:0][cfg.parameter_names]
+    cache = ModelCache(tmp_path)
+    make_proposals(cfg, measured, empty, 2, seed=1, cache=cache)
+    more = measure(initial_designs(8, seed=5))
+    notes = make_proposals(cfg, pd.concat([measured, more], ignore_index=True), empty, 2, seed=1, cache=cache).notes
+    assert len(fits) == 4 and not any("cache" in note for note in notes)
+    changed = load_config({**SMALL, "safety": [{"name": "s", "upper": 0.8}]})
+    make_proposals(changed, measured, empty, 2, seed=1, cache=cache)
+    assert len(fits) == 6
+
+
+def test_a_warm_start_begins_at_the_cached_hyperparameters(tmp_path):
+    X = torch.rand(12, 2, dtype=torch.double, generator=torch.Generator().manual_seed(0))
+    first = surrogates.gp.fit_gp(X, X.sum(-1))
+    state = first.state_dict()
+    loaded = surrogates.gp.fit_gp(X[:10], X[:10].sum(-1) * 2, start=state, refit=False)
+    for name, value in loaded.named_parameters():
+        assert torch.equal(value, state[name])
+    assert not torch.equal(loaded.outcome_transform.stdvs, first.outcome_transform.stdvs)  # the data's own
+
+
+def test_a_damaged_cache_is_ignored_with_a_note_and_replaced(tmp_path, fits):
+    cfg = load_config(SMALL)
+    measured = measure(initial_designs(6))
+    empty = measured.iloc[:0][cfg.parameter_names]
+    (tmp_path / CACHE_DIR).mkdir()
+    (tmp_path / CACHE_DIR / "broken.pt").write_bytes(b"not a torch file")
+    proposal = make_proposals(cfg, measured, empty, 2, seed=1, cache=ModelCache(tmp_path))
+    assert any("could not be read" in note for note in proposal.notes)
+    assert len(fits) == 2
+    assert [p.name for p in (tmp_path / CACHE_DIR).glob("*.pt")] != ["broken.pt"]
+
+
+def test_states_that_do_not_fit_the_model_are_not_trusted(tmp_path, fits):
+    cfg = load_config(SMALL)
+    measured = measure(initial_designs(6))
+    empty = measured.iloc[:0][cfg.parameter_names]
+    cache = ModelCache(tmp_path)
+    make_proposals(cfg, measured, empty, 2, seed=1, cache=cache)
+    (entry,) = (tmp_path / CACHE_DIR).glob("*.pt")
+    raw = torch.load(entry, weights_only=True)
+    cache.save(CachedFit(raw["key"], raw["recipe"], [{"bogus": torch.zeros(3)}] * 2))
+    notes = make_proposals(cfg, measured, empty, 2, seed=1, cache=cache).notes
+    assert any("did not fit" in note for note in notes)
+    assert len(fits) == 4
+
+
+def test_fingerprint_sees_every_value_and_shape():
+    a = torch.zeros(4, 2)
+    assert fingerprint("r", a) != fingerprint("r", torch.zeros(2, 4))
+    b = a.clone()
+    b[3, 1] = 1e-12
+    assert fingerprint("r", a) != fingerprint("r", b)
+    assert fingerprint("r", a, None) != fingerprint("r", a, a)
+    assert fingerprint("r", a) != fingerprint("s", a)
