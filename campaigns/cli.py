@@ -370,5 +370,102 @@ def benchmark_surrogates(
     out.print(format_benchmark(results), highlight=False)
 
 
+@benchmarks.command("speed")
+def benchmark_speed(
+    sizes: str = typer.Option("50,200,800,2000", help="Existing rows for the continuous part (Hartmann-6)."),
+    nano_sizes: str = typer.Option("20,200,1000,10000", help="Measured rows for the nanoparticle part."),
+    seeds: int = typer.Option(1, help="Seeds 0, 1, ... per size; the tables show means over them."),
+    skip_ax: bool = typer.Option(False, "--skip-ax", help="Leave Ax out of the continuous part."),
+    parts: str = typer.Option("continuous,nanoparticles,ensemble", help="Comma-separated parts to run."),
+    budget: float = typer.Option(300.0, help="After one call takes longer (seconds), skip that method's larger sizes."),
+    threads: int = typer.Option(1, min=1, help="Torch threads for every method (`valley propose` uses 1)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write every measurement to this CSV."),
+) -> None:
+    """Seconds per proposal of Valley, plain BoTorch and Ax; Valley's peak memory (takes many minutes).
+
+    Example: valley benchmark speed --sizes 50,200 --nano-sizes 20,200 --parts continuous,nanoparticles
+    """
+    import pandas as pd
+
+    from campaigns.bench_speed import (
+        CONTINUOUS_METHODS,
+        Q,
+        continuous_speed,
+        continuous_table,
+        nanoparticle_speed,
+        nanoparticle_table,
+    )
+
+    chosen = [p.strip() for p in parts.split(",") if p.strip()]
+    unknown = sorted(set(chosen) - {"continuous", "nanoparticles", "ensemble"})
+    if unknown:
+        _fail(ValueError(f"--parts must be among continuous, nanoparticles, ensemble. Got {unknown} instead."))
+    try:
+        continuous_sizes, nano = _sizes(sizes, "--sizes"), _sizes(nano_sizes, "--nano-sizes")
+    except ValueError as e:
+        _fail(e)
+    seed_list = tuple(range(seeds))
+    wide = Console(width=max(out.width, 120))
+    frames = []
+    if "continuous" in chosen:
+        methods = [m for m in CONTINUOUS_METHODS if not (skip_ax and m == "ax")]
+        df = continuous_speed(continuous_sizes, seed_list, methods, budget, threads, progress=progress_line)
+        frames.append(df)
+        wide.print(table_of(continuous_table(df), f"Hartmann-6: seconds per proposal of q = {Q}"))
+        out.print(
+            f"6 continuous parameters, noisy; {threads} torch thread(s); mean of {seeds} seed(s); "
+            "BoTorch: SingleTaskGP, qLogNEI, num_restarts=10, raw_samples=512; Ax: Client, default strategy.",
+            highlight=False,
+        )
+        _print_notes(df)
+    if "nanoparticles" in chosen:
+        df = nanoparticle_speed(nano, seed_list, budget, threads, progress=progress_line)
+        frames.append(df)
+        wide.print(table_of(nanoparticle_table(df), f"Valley on nanoparticles: seconds per proposal of q = {Q}"))
+        out.print(
+            "One fresh process per size; peak: its whole peak resident memory (ru_maxrss); after imports: its "
+            f"resident memory once torch, botorch and Valley are imported; mean of {seeds} seed(s).",
+            highlight=False,
+        )
+        _print_notes(df)
+    if "ensemble" in chosen:
+        # Part (c): the neural ensemble's training time, from campaigns/bench_ensemble.py (another engineer's
+        # module). Imported lazily, so that this command works without it and says so.
+        try:
+            from campaigns import bench_ensemble
+        except ImportError as e:
+            out.print(f"Ensemble training: skipped, campaigns.bench_ensemble cannot be imported ({escape(str(e))}).")
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                runs = [bench_ensemble.ensemble_speed(n_rows=20000, seed=s, members=5) for s in seed_list]
+            df = pd.concat(runs, ignore_index=True)
+            frames.append(df.assign(part="ensemble"))
+            if hasattr(bench_ensemble, "format_ensemble_speed"):
+                out.print(escape(bench_ensemble.format_ensemble_speed(df)), highlight=False)
+            else:
+                wide.print(table_of(df, "Neural ensemble training (campaigns.bench_ensemble)"))
+    if output is not None and frames:
+        pd.concat(frames, ignore_index=True).to_csv(output, index=False)
+        out.print(f"Wrote {escape(str(output))}.")
+
+
+def _sizes(text: str, option: str) -> list[int]:
+    """Comma-separated positive row counts, e.g. `50,200`."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ValueError(f"{option} must be comma-separated positive row counts, e.g. 50,200. Got {text!r} instead.")
+    return values
+
+
+def _print_notes(df) -> None:
+    """The distinct notes of a part's rows (skipped sizes, failed children), one line each."""
+    for note in dict.fromkeys(n for n in df["note"] if n):
+        out.print(f"note: {escape(note)}", highlight=False)
+
+
 if __name__ == "__main__":
     app()
