@@ -320,7 +320,9 @@ def _fit_gps(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, w
         pick = slice(None) if rows is None else torch.as_tensor(rows)
         w = None if weights is None else weights[pick]
         means = mean_modules(config, space)
-        return fit_outcome_models(X[pick], Y[pick], list(space.cat_dims), noise_sd, means, w, starts, refit)
+        return fit_outcome_models(
+            X[pick], Y[pick], list(space.cat_dims), noise_sd, mean_modules=means, weights=w, starts=starts, refit=refit
+        )
 
     recipe = dump_config(config)
     key = fingerprint(recipe, X, Y, weights)
