@@ -9,7 +9,7 @@ import torch
 import surrogates.gp
 from campaigns.config import load_config
 from campaigns.model_cache import CACHE_DIR, CachedFit, ModelCache, fingerprint
-from campaigns.propose import make_proposals
+from campaigns.propose import fit_regression_model, make_proposals
 from tests.campaigns.test_propose import SMALL, initial_designs, measure, new_campaign
 
 
@@ -47,17 +47,25 @@ def test_the_cached_fit_gives_the_same_proposals_as_the_fit_itself(tmp_path, fit
     pd.testing.assert_frame_equal(first, again)
 
 
+def fit(config: dict, measured: pd.DataFrame, cache: ModelCache) -> list[str]:
+    """Fit the proposing GPs of `config` to `measured` with `cache`; return the notes."""
+    cfg = load_config(config)
+    space = cfg.space()
+    Y = torch.tensor(measured[cfg.outcomes].to_numpy(dtype=float))
+    notes: list[str] = []
+    assert fit_regression_model(cfg, space, space.encode(measured), Y, notes, cache=cache) is not None
+    return notes
+
+
 def test_new_data_refit_warm_and_a_config_change_refits(tmp_path, fits):
-    cfg = load_config(SMALL)
     measured = measure(initial_designs(6))
-    empty = measured.iloc[:0][cfg.parameter_names]
     cache = ModelCache(tmp_path)
-    make_proposals(cfg, measured, empty, 2, seed=1, cache=cache)
-    more = measure(initial_designs(8, seed=5))
-    notes = make_proposals(cfg, pd.concat([measured, more], ignore_index=True), empty, 2, seed=1, cache=cache).notes
+    fit(SMALL, measured, cache)
+    notes = fit(SMALL, pd.concat([measured, measure(initial_designs(8, seed=5))], ignore_index=True), cache)
     assert len(fits) == 4 and not any("cache" in note for note in notes)
-    changed = load_config({**SMALL, "safety": [{"name": "s", "upper": 0.8}]})
-    make_proposals(changed, measured, empty, 2, seed=1, cache=cache)
+    fit({**SMALL, "safety": [{"name": "s", "upper": 0.8}]}, measured, cache)
+    assert len(fits) == 6
+    fit(SMALL, measured, cache)  # the first fit is still kept
     assert len(fits) == 6
 
 
@@ -72,27 +80,22 @@ def test_a_warm_start_begins_at_the_cached_hyperparameters(tmp_path):
 
 
 def test_a_damaged_cache_is_ignored_with_a_note_and_replaced(tmp_path, fits):
-    cfg = load_config(SMALL)
-    measured = measure(initial_designs(6))
-    empty = measured.iloc[:0][cfg.parameter_names]
     (tmp_path / CACHE_DIR).mkdir()
     (tmp_path / CACHE_DIR / "broken.pt").write_bytes(b"not a torch file")
-    proposal = make_proposals(cfg, measured, empty, 2, seed=1, cache=ModelCache(tmp_path))
-    assert any("could not be read" in note for note in proposal.notes)
+    notes = fit(SMALL, measure(initial_designs(6)), ModelCache(tmp_path))
+    assert any("could not be read" in note for note in notes)
     assert len(fits) == 2
     assert [p.name for p in (tmp_path / CACHE_DIR).glob("*.pt")] != ["broken.pt"]
 
 
 def test_states_that_do_not_fit_the_model_are_not_trusted(tmp_path, fits):
-    cfg = load_config(SMALL)
     measured = measure(initial_designs(6))
-    empty = measured.iloc[:0][cfg.parameter_names]
     cache = ModelCache(tmp_path)
-    make_proposals(cfg, measured, empty, 2, seed=1, cache=cache)
+    fit(SMALL, measured, cache)
     (entry,) = (tmp_path / CACHE_DIR).glob("*.pt")
     raw = torch.load(entry, weights_only=True)
     cache.save(CachedFit(raw["key"], raw["recipe"], [{"bogus": torch.zeros(3)}] * 2))
-    notes = make_proposals(cfg, measured, empty, 2, seed=1, cache=cache).notes
+    notes = fit(SMALL, measured, cache)
     assert any("did not fit" in note for note in notes)
     assert len(fits) == 4
 
