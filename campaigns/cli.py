@@ -429,22 +429,13 @@ def benchmark_speed(
         )
         _print_notes(df)
     if "ensemble" in chosen:
-        # Part (c): the neural ensemble's training time, from campaigns/bench_ensemble.py (another engineer's
-        # module). Imported lazily, so that this command works without it and says so.
-        try:
-            from campaigns import bench_ensemble
-        except ImportError as e:
-            out.print(f"Ensemble training: skipped, campaigns.bench_ensemble cannot be imported ({escape(str(e))}).")
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                runs = [bench_ensemble.ensemble_speed(n_rows=20000, seed=s, members=5) for s in seed_list]
-            df = pd.concat(runs, ignore_index=True)
-            frames.append(df.assign(part="ensemble"))
-            if hasattr(bench_ensemble, "format_ensemble_speed"):
-                out.print(escape(bench_ensemble.format_ensemble_speed(df)), highlight=False)
-            else:
-                wide.print(table_of(df, "Neural ensemble training (campaigns.bench_ensemble)"))
+        from campaigns.bench_ensemble import ensemble_speed, format_ensemble_speed
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = pd.concat([ensemble_speed(n_rows=20000, seed=s, members=5) for s in seed_list], ignore_index=True)
+        frames.append(df.assign(part="ensemble"))
+        out.print(escape(format_ensemble_speed(df)), highlight=False)
     if output is not None and frames:
         pd.concat(frames, ignore_index=True).to_csv(output, index=False)
         out.print(f"Wrote {escape(str(output))}.")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,26 +16,49 @@ from linear_operator.operators import DiagLinearOperator
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
+from surrogates.ensemble_training import Forward, LossFn, train_members
 from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_nll
-from surrogates.networks import NetworkSpec, SequenceBlock, SurrogateNet
+from surrogates.networks import EnsembleNet, NetworkSpec, SequenceBlock, SurrogateNet
 from surrogates.physics import PhysicsTerm, make_grad
-
-LossFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 
 
 @dataclass
 class TrainingOptions:
-    """How each member is trained.
+    """How the members are trained.
+
+    The members train together as one batched network (`EnsembleNet`: member-stacked weights,
+    batched matrix products, grouped convolutions), each on its own validation split, shuffling
+    and early stopping. The amount of training is set in optimizer steps, so that it does not
+    grow with the data: with `n` training rows per member (after the validation split),
+
+    - `batch_size` (default None: automatic) is `min(1024, max(64, n // 100))`: 64 up to 6,400
+      rows, 160 for 16,000 rows;
+    - the number of epochs is `min(epochs, ceil(step_budget / steps_per_epoch))` with
+      `steps_per_epoch = ceil(n / batch_size)`;
+    - the patience shrinks in the same proportion as the epochs,
+      `min(patience, ceil(patience * epochs_used / epochs))`, at least 1.
+
+    Up to 640 training rows (at most 10 steps per epoch; the lab case of 10-200 rows) this is
+    the full 300 epochs of batch 64 and patience 30, as before the budget existed; 16,000
+    training rows (20,000 with the validation split) get at most 30 epochs of batch 160 and
+    patience 3. The budget of 3,000 steps was chosen by measurement on the SYNTHETIC protein
+    pairs (`campaigns.bench_ensemble`): there the members' validation loss was best within the
+    first 5 epochs, so more steps bought time, not accuracy; and it keeps every small data set
+    on the training it had before.
 
     Attributes:
         epochs: Most passes over the training rows.
-        batch_size: Rows per mini-batch.
+        batch_size: Rows per mini-batch; None for the automatic size above.
+        step_budget: Most optimizer steps per member (it caps the epochs as above); None for
+            `epochs` whatever the data size.
+        batched: Train the members together (True) or one after another (False: the same
+            training, for reference and for comparisons of speed).
         lr: AdamW learning rate (the upper end of the cycle with `cyclic_lr`).
         weight_decay: AdamW's decoupled weight decay.
         amsgrad: Use the AMSGrad variant of Adam.
         clip_norm: Largest gradient norm (`torch.nn.utils.clip_grad_norm_`); None for no clipping.
         patience: Stop after this many epochs without a better validation loss, and restore
-            the best weights.
+            the best weights (scaled down with the epochs by the step budget, as above).
         validation_fraction: Share of rows held out for early stopping (stratified for
             labels); 0 trains all `epochs` on every row and keeps the last weights.
         cyclic_lr: Cycle the learning rate between `lr / 10` and `lr` (`CyclicLR`,
@@ -53,7 +75,9 @@ class TrainingOptions:
     """
 
     epochs: int = 300
-    batch_size: int = 64
+    batch_size: int | None = None
+    step_budget: int | None = 3000
+    batched: bool = True
     lr: float = 3e-3
     weight_decay: float = 1e-4
     amsgrad: bool = False
@@ -86,12 +110,13 @@ class _Members:
                     f"`sequence_blocks` entry {(start, L, A)} must fit in the {self.d_} columns of X "
                     f"(start + L * A <= {self.d_}). Got {start + L * A} instead."
                 )
-        self.members = nn.ModuleList()
+        members = []
         for k in range(self.n_members):
             with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG
                 net = SurrogateNet(self.d_, n_out, blocks, self.network or NetworkSpec(), shift, scale)
             net.reset_parameters(torch.Generator().manual_seed(self._member_seed(k)))
-            self.members.append(net)
+            members.append(net)
+        self.net_ = EnsembleNet(members)
 
     def _member_seed(self, k: int) -> int:
         return 10_007 * int(self.seed) + k
@@ -107,77 +132,25 @@ class _Members:
         return train_test_split(idx, test_size=frac, random_state=self._member_seed(k), stratify=stratify)
 
     def _train_all(self, X: Tensor, T: Tensor, w: Tensor | None, loss_fn: LossFn, labels: np.ndarray | None) -> None:
-        rows = []
-        self.best_epochs_ = []
-        for k, net in enumerate(self.members):
-            train, val = self._split(len(X), k, labels)
-            with torch.enable_grad():  # fitting inside a caller's `no_grad` block still trains
-                rows += self._train_member(k, net, (X, T, w), (train, val), loss_fn)
-        self.history_ = pd.DataFrame(rows)
-
-    def _train_member(self, k: int, net: SurrogateNet, data: tuple, split: tuple, loss_fn: LossFn) -> list[dict]:
-        X, T, w = data
-        train, val = (torch.as_tensor(s, dtype=torch.long) for s in split)
-        opt = self.options
-        gen = torch.Generator().manual_seed(self._member_seed(k))
-        optimizer = torch.optim.AdamW(net.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, amsgrad=opt.amsgrad)
-        steps_per_epoch = max(1, -(-len(train) // opt.batch_size))
-        scheduler = (
-            torch.optim.lr_scheduler.CyclicLR(
-                optimizer,
-                opt.lr / 10,
-                opt.lr,
-                step_size_up=2 * steps_per_epoch,
-                mode="triangular2",
-                cycle_momentum=False,
-            )
-            if opt.cyclic_lr
-            else None
-        )
-        best, best_state, best_epoch, history = float("inf"), None, 0, []
-        for epoch in range(opt.epochs):
-            net.train()
-            order = train[torch.randperm(len(train), generator=gen)]
-            colloc = self._collocation(gen)
-            sums: dict[str, float] = {}
-            for start in range(0, len(order), opt.batch_size):
-                rows = order[start : start + opt.batch_size]
-                data_loss = loss_fn(net(X[rows]), T[rows], None if w is None else w[rows])
-                loss, values = data_loss, {"train_loss": data_loss.item()}
-                for term in self._physics_terms():
-                    value = self._physics_value(net, term, X[rows], colloc)
-                    loss = loss + term.weight * value
-                    values[f"physics:{term.name}"] = value.item()
-                optimizer.zero_grad()
-                loss.backward()
-                if opt.clip_norm is not None:
-                    nn.utils.clip_grad_norm_(net.parameters(), opt.clip_norm)
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                for key, v in values.items():
-                    sums[key] = sums.get(key, 0.0) + v * len(rows) / len(order)
-            net.eval()
-            with torch.no_grad():
-                if not len(val):
-                    val_loss = np.nan
-                elif opt.stop_on == "average_precision":
-                    val_loss = -_average_precision(net(X[val]), T[val])
-                else:
-                    val_loss = float(loss_fn(net(X[val]), T[val], None if w is None else w[val]))
-            history.append(
-                {"member": k, "epoch": epoch, **sums, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
-            )
-            if len(val):
-                if val_loss < best:
-                    best, best_state, best_epoch = val_loss, copy.deepcopy(net.state_dict()), epoch
-                elif epoch - best_epoch >= opt.patience:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.best_epochs_.append(best_epoch if len(val) else epoch)
-        net.eval()
-        return history
+        """Train the members together (or one after another with `batched=False`); set `history_`."""
+        splits = [self._split(len(X), k, labels) for k in range(self.n_members)]
+        seeds = [self._member_seed(k) for k in range(self.n_members)]
+        with torch.enable_grad():  # fitting inside a caller's `no_grad` block still trains
+            if self.options.batched:
+                rows, self.best_epochs_ = train_members(
+                    self.net_, (X, T, w), splits, seeds, loss_fn, self, self.options
+                )
+            else:
+                rows, self.best_epochs_ = [], []
+                for k in range(self.n_members):
+                    single = self.net_.select(k)
+                    history, best = train_members(
+                        single, (X, T, w), splits[k : k + 1], seeds[k : k + 1], loss_fn, self, self.options, [k]
+                    )
+                    self.net_.put(k, single)
+                    rows, self.best_epochs_ = rows + history, self.best_epochs_ + best
+        self.net_.eval()
+        self.history_ = pd.DataFrame(rows).sort_values(["member", "epoch"], kind="stable").reset_index(drop=True)
 
     def _physics_terms(self) -> Sequence[PhysicsTerm]:
         return ()
@@ -185,7 +158,7 @@ class _Members:
     def _collocation(self, gen: torch.Generator) -> Tensor | None:
         return None
 
-    def _physics_value(self, net: SurrogateNet, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
+    def _physics_value(self, forward: Forward, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
         raise NotImplementedError
 
     def _check_fitted(self) -> None:
@@ -195,15 +168,6 @@ class _Members:
     def _check_X(self, X: Tensor) -> None:
         if X.shape[-1] != self.d_:
             raise ValueError(f"`X` must have {self.d_} columns, as in `fit`. Got {X.shape[-1]} instead.")
-
-
-def _average_precision(scores: Tensor, T: Tensor) -> float:
-    """Average precision of the first label's scores (NaN labels skipped); 0 without positives."""
-    from sklearn.metrics import average_precision_score
-
-    y, s = T[:, 0].numpy(), scores[:, 0].numpy()
-    keep = ~np.isnan(y)
-    return float(average_precision_score(y[keep], s[keep])) if y[keep].sum() > 0 else 0.0
 
 
 def _check_rows(X: Tensor, Y: Tensor, weights: Tensor | None) -> None:
@@ -226,7 +190,9 @@ class NeuralEnsemble(_Members, Model):
     standardized outcomes by the Gaussian negative log-likelihood (Lakshminarayanan et al. 2017,
     *Simple and scalable predictive uncertainty estimation using deep ensembles*), with
     AdamW, gradient clipping, He initialization, mini-batches and early stopping on its own
-    seeded validation split; optional physics penalty terms and per-row weights.
+    seeded validation split; optional physics penalty terms and per-row weights. The members
+    train together as one batched network (`EnsembleNet`; see `TrainingOptions`) and predict
+    with it.
 
     The posterior is Gaussian with diagonal covariance. With `observation_noise=True` its
     variance is the ensemble's predictive variance, mean of the members' variances (noise) +
@@ -309,13 +275,14 @@ class NeuralEnsemble(_Members, Model):
         low, high = self.bounds_
         return low + (high - low) * torch.rand(self.options.n_collocation, self.d_, generator=gen)
 
-    def _physics_value(self, net: SurrogateNet, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
+    def _physics_value(self, forward: Forward, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
+        """One member's penalty of `term`; `forward` is that member's network (`EnsembleNet.member`)."""
         if isinstance(term.points, Tensor):
             points = term.points.float()
         else:
             points = {"both": torch.cat([colloc, X_batch]), "collocation": colloc, "data": X_batch}[term.points]
         points = points.detach().clone().requires_grad_(True)
-        mean, _ = self._split_out(net(points))
+        mean, _ = self._split_out(forward(points))
         return term.value(points, mean * self.y_std_ + self.y_mean_, make_grad(points))
 
     def _member_moments(self, X: Tensor) -> tuple[Tensor, Tensor]:
@@ -323,13 +290,10 @@ class NeuralEnsemble(_Members, Model):
         self._check_fitted()
         self._check_X(X)
         flat = X.reshape(-1, self.d_).float()
-        means, variances = [], []
-        for net in self.members:
-            mean, var = self._split_out(net(flat))
-            means.append(mean * self.y_std_ + self.y_mean_)
-            variances.append(var * self.y_std_**2)
-        shape = (len(self.members), *X.shape[:-1], self._num_outputs)
-        return torch.stack(means).reshape(shape).to(X.dtype), torch.stack(variances).reshape(shape).to(X.dtype)
+        mean, var = self._split_out(self.net_(flat))  # M x N x m each
+        means, variances = mean * self.y_std_ + self.y_mean_, var * self.y_std_**2
+        shape = (self.n_members, *X.shape[:-1], self._num_outputs)
+        return means.reshape(shape).to(X.dtype), variances.reshape(shape).to(X.dtype)
 
     def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Predictive mean and total variance (noise + disagreement), each `batch x n x m`."""
@@ -451,5 +415,5 @@ class NeuralClassifierEnsemble(_Members):
         self._check_fitted()
         self._check_X(X)
         with torch.no_grad():
-            p = torch.stack([torch.sigmoid(net(X.float())) for net in self.members]).mean(0)
+            p = torch.sigmoid(self.net_(X.float())).mean(0)
         return (p.squeeze(-1) if self._num_outputs == 1 else p).to(X.dtype)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -111,6 +112,7 @@ class SurrogateNet(nn.Module):
         x_scale: Tensor,
     ) -> None:
         super().__init__()
+        self.spec = spec
         self.blocks = [tuple(int(v) for v in b) for b in blocks]
         in_block = {c for start, L, A in self.blocks for c in range(start, start + L * A)}
         self.tabular = [c for c in range(d) if c not in in_block]
@@ -206,3 +208,163 @@ class PairFeatures(nn.Module):
         if self.E is not None:
             P = P @ self.E  # letters embedded: n x L x r
         return torch.einsum("nia,cab,njb,cij->nc", P, W, P, J)
+
+
+class GroupedLinear(nn.Module):
+    """`M` independent linear layers applied at once (`torch.baddbmm` on member-stacked weights).
+
+    Maps a `M x n x i` tensor (one batch per member) or a `n x i` tensor (shared by all members)
+    to `M x n x o`.
+    """
+
+    def __init__(self, layers: Sequence[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([layer.weight.detach().T for layer in layers]).contiguous())
+        self.bias = nn.Parameter(torch.stack([layer.bias.detach() for layer in layers]).unsqueeze(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return torch.matmul(x, self.weight) + self.bias
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class GroupedConv1d(nn.Module):
+    """`M` independent 1-D convolutions as one grouped convolution (`groups=M`).
+
+    Works on the member-major channel layout `n x (M * C_in) x L` -> `n x (M * C_out) x L`.
+    """
+
+    def __init__(self, convs: Sequence[nn.Conv1d]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([conv.weight.detach() for conv in convs]).clone())
+        self.bias = nn.Parameter(torch.stack([conv.bias.detach() for conv in convs]).clone())
+        self.padding = convs[0].padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        M = self.weight.shape[0]
+        return nn.functional.conv1d(x, self.weight.flatten(0, 1), self.bias.flatten(), padding=self.padding, groups=M)
+
+
+class GroupedPairFeatures(nn.Module):
+    """`M` members' `PairFeatures` at once: a `M x n x L x A` block -> `M x n x C`."""
+
+    def __init__(self, pairs: Sequence[PairFeatures]) -> None:
+        super().__init__()
+        self.J = nn.Parameter(torch.stack([p.J.detach() for p in pairs]).clone())
+        self.W = nn.Parameter(torch.stack([p.W.detach() for p in pairs]).clone())
+        self.E = nn.Parameter(torch.stack([p.E.detach() for p in pairs]).clone()) if pairs[0].E is not None else None
+        self.register_buffer("off_diagonal", pairs[0].off_diagonal.clone())
+
+    def forward(self, P: Tensor) -> Tensor:
+        J = 0.5 * (self.J + self.J.transpose(-1, -2)) * self.off_diagonal
+        W = 0.5 * (self.W + self.W.transpose(-1, -2))
+        if self.E is not None:
+            P = P @ self.E.unsqueeze(1)  # letters embedded: M x n x L x r
+        return torch.einsum("mnia,mcab,mnjb,mcij->mnc", P, W, P, J)
+
+
+class EnsembleNet(nn.Module):
+    """`M` `SurrogateNet` members as one network with member-stacked weights (grouped layers).
+
+    Every parameter has the members along its first dimension, so member `k`'s weights are the
+    slices `[k]`: linear layers become batched matrix products, each sequence block's CNN one
+    grouped convolution. Training all members together costs about as much as one larger
+    network instead of `M` small ones in a Python loop. Measured on 2 CPU cores, a forward and
+    backward pass of 5 MLP members (802 inputs, hidden 64-64, batch 256) took 2.5 ms with
+    grouped layers, 3.2 ms with `torch.func.vmap` over `functional_call` and 8.9 ms one member
+    after another; for the sequence CNN (grouped `Conv1d`, `groups=M`) vmap and grouped layers
+    were within 20 % of each other. It computes what the members compute (same architecture,
+    same weights), including the shared encoder and the pairwise features.
+
+    Args:
+        members: The `M` networks, all built with the same `d`, blocks and `NetworkSpec`.
+    """
+
+    def __init__(self, members: Sequence[SurrogateNet]) -> None:
+        super().__init__()
+        first = members[0]
+        self.blocks, self.tabular, self.spec = first.blocks, first.tabular, first.spec
+        self.act = _ACTIVATIONS[first.spec.activation]()
+        self.register_buffer("x_shift", first.x_shift.clone())
+        self.register_buffer("x_scale", first.x_scale.clone())
+        unique = [k for k, cnn in enumerate(first.cnns) if all(cnn is not first.cnns[j] for j in range(k))]
+        self.encoder_of = [next(u for u in unique if first.cnns[u] is cnn) for cnn in first.cnns]
+        self.cnns = nn.ModuleDict(
+            {str(u): nn.ModuleList(GroupedConv1d([m.cnns[u][i] for m in members]) for i in (0, 2)) for u in unique}
+        )
+        self.pairs = nn.ModuleList(
+            GroupedPairFeatures([m.pairs[b] for m in members])
+            for b in range(len(self.blocks))
+            if first.pairs[b].channels
+        )
+        linears = [i for i, layer in enumerate(first.head) if isinstance(layer, nn.Linear)]
+        self.head = nn.ModuleList(GroupedLinear([m.head[i] for m in members]) for i in linears)
+        self.dropout = nn.Dropout(first.spec.dropout) if first.spec.dropout > 0 else nn.Identity()
+        self.out = GroupedLinear([m.out for m in members])
+        self.skip = GroupedLinear([m.skip for m in members]) if first.skip is not None else None
+
+    @property
+    def n_members(self) -> int:
+        """Number of members `M`."""
+        return self.out.weight.shape[0]
+
+    def normalize(self, X: Tensor) -> Tensor:
+        """`X` with its tabular columns standardized, as `forward` does (for `forward(..., normalized=True)`)."""
+        X = X.clone()
+        X[..., self.tabular] = (X[..., self.tabular] - self.x_shift) / self.x_scale
+        return X
+
+    def forward(self, X: Tensor, normalized: bool = False) -> Tensor:
+        """Map a `n x d` tensor (the same rows for every member) or a `M x n x d` tensor to `M x n x n_out`.
+
+        Args:
+            X: The inputs.
+            normalized: The tabular columns of `X` are already standardized (`normalize`): saves
+                that step in every mini-batch of training.
+        """
+        M = self.n_members
+        tab = X[..., self.tabular] if self.blocks else X  # without blocks every column is tabular
+        features = [tab if normalized else (tab - self.x_shift) / self.x_scale]
+        if self.blocks:
+            X = X.expand(M, *X.shape) if X.dim() == 2 else X
+            features[0] = features[0].expand(M, *features[0].shape[-2:])
+        for b, (start, L, A) in enumerate(self.blocks):
+            P = X[..., start : start + L * A].reshape(M, -1, L, A)
+            h = self._encode(self.cnns[str(self.encoder_of[b])], P)
+            features += [h.amax(-1), h.mean(-1)]
+            if len(self.pairs):
+                features.append(self.pairs[b](P))
+        x = torch.cat(features, dim=-1) if len(features) > 1 else features[0]
+        for layer in self.head:
+            x = self.act(layer(self.dropout(x)))
+        out = self.out(x)
+        if self.skip is not None:  # the same features as `SurrogateNet.forward` passes to its skip layer
+            out = out + self.skip(torch.cat(features[-len(self.blocks) :], dim=-1))
+        return out
+
+    def _encode(self, convs: nn.ModuleList, P: Tensor) -> Tensor:
+        """Both convolutions of a block for all members: `M x n x L x A` -> `M x n x C x L`."""
+        M, n, L, A = P.shape
+        h = P.permute(1, 0, 3, 2).reshape(n, M * A, L)
+        for conv in convs:
+            h = self.act(conv(h))
+        return h.reshape(n, M, -1, L).transpose(0, 1)
+
+    def member(self, k: int) -> Callable[[Tensor], Tensor]:
+        """Member `k` alone as a function `n x d` -> `n x n_out`, differentiable in its weights and inputs."""
+        params = {name: p[k : k + 1] for name, p in self.named_parameters()}
+        return lambda X: torch.func.functional_call(self, params, (X,))[0]
+
+    def select(self, k: int) -> EnsembleNet:
+        """A copy of member `k` alone, as an `EnsembleNet` of one member."""
+        single = copy.deepcopy(self)
+        with torch.no_grad():
+            for p in single.parameters():
+                p.data = p.data[k : k + 1].clone()
+        return single
+
+    def put(self, k: int, single: EnsembleNet) -> None:
+        """Write the weights of a one-member `EnsembleNet` (from `select(k)`) into member `k`."""
+        with torch.no_grad():
+            for p, q in zip(self.parameters(), single.parameters(), strict=True):
+                p[k].copy_(q[0])

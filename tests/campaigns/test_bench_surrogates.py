@@ -14,3 +14,34 @@ def test_prior_knowledge_scores_every_variant_and_prints():
     assert by_model["constant mean"] == by_model["own rows only"]  # the same fit, by construction
     assert by_model["+ legacy rows, weight 1"] != by_model["+ legacy rows, weight 0.1"]  # weights change the fit
     assert "Emax mean in dose" in format_benchmark({"prior": table})
+
+
+def test_ensemble_speed_reports_every_model_on_the_same_held_out_pairs():
+    import torch
+
+    from campaigns.bench_ensemble import ensemble_speed, format_ensemble_speed, pair_counts
+    from data import make_ppi_pairs
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        table = ensemble_speed(n_rows=600, seed=0, members=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert list(table.columns) == [
+        "seed",
+        "model",
+        "features",
+        "fit_seconds",
+        "fit_cpu_seconds",
+        "average_precision",
+        "n_train",
+        "n_test",
+        "test_positives",
+    ]
+    assert len(table) == 4 and table["model"].is_unique and "batched" in table["model"].iloc[0]
+    assert table["average_precision"].between(0, 1).all() and (table["fit_seconds"] > 0).all()
+    assert (table["n_train"] == 600).all() and (table["n_test"] == 150).all() and (table["test_positives"] > 0).all()
+    assert "HistGradientBoostingClassifier" in format_ensemble_speed(table)
+    X = pair_counts(make_ppi_pairs(3, seed=0, length=10))
+    assert X.shape == (3, 802) and (X[:, :400].sum(1) == 9).all() and (X[:, 800:] == 10).all()

@@ -217,3 +217,93 @@ def test_classifier_early_stopping_on_average_precision():
     assert (clf.history_["val_loss"] <= 0).all() and len(clf.best_epochs_) == 2
     with pytest.raises(ValueError, match="stop_on"):
         TrainingOptions(stop_on="accuracy")
+
+
+@pytest.mark.parametrize(
+    "spec, n_blocks",
+    [
+        (NetworkSpec(hidden=(8, 8), channels=3, kernel_size=3, shared_encoder=True, dropout=0.1), 2),
+        (NetworkSpec(hidden=(8,), channels=3, kernel_size=3, pair_channels=2, pair_rank=2), 1),
+    ],
+)
+def test_ensemble_net_computes_what_each_member_computes(spec, n_blocks):
+    from surrogates.networks import EnsembleNet, SurrogateNet
+
+    L, A = 6, 4
+    blocks = [(1 + b * L * A, L, A) for b in range(n_blocks)]
+    d = 1 + n_blocks * L * A
+    shift, scale = torch.rand(d), torch.rand(d) + 0.5
+    nets = []
+    for k in range(3):
+        net = SurrogateNet(d, 2, blocks, spec, shift, scale)
+        net.reset_parameters(torch.Generator().manual_seed(k))
+        nets.append(net.eval())
+    grouped = EnsembleNet(nets).eval()
+    X = torch.rand(5, d, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        expected = torch.stack([net(X) for net in nets])
+        assert torch.allclose(grouped(X), expected, atol=1e-5)  # rows shared by all members
+        assert torch.allclose(grouped(X.expand(3, 5, d)), expected, atol=1e-5)  # one batch per member
+        assert torch.allclose(grouped.member(1)(X), expected[1], atol=1e-5)
+        assert torch.allclose(grouped(grouped.normalize(X), normalized=True), expected, atol=1e-5)
+        single = grouped.select(2)
+        assert single.n_members == 1 and torch.allclose(single(X)[0], expected[2], atol=1e-5)
+    assert len(grouped.cnns) == (1 if spec.shared_encoder else n_blocks)  # a shared encoder stays shared
+
+
+@pytest.mark.parametrize("kind", ["regression", "classifier"])
+def test_batched_members_match_members_trained_one_after_another(kind):
+    import dataclasses
+
+    g = torch.Generator().manual_seed(4)
+    X = torch.rand(80, 3, dtype=torch.double, generator=g)
+    if kind == "regression":
+        y = torch.sin(4 * X[:, 0]) + X[:, 1] + 0.3 * torch.randn(80, generator=g, dtype=torch.double)
+        opts = TrainingOptions(epochs=60, patience=5, lr=3e-2, amsgrad=True, clip_norm=0.5)
+        make = lambda o: NeuralEnsemble(3, TINY, o, physics=[monotonic(1, weight=0.5)], seed=2)  # noqa: E731
+    else:
+        y = (X[:, 0] + 0.3 * torch.randn(80, generator=g, dtype=torch.double) > 0.8).double()
+        opts = TrainingOptions(epochs=30, patience=3, cyclic_lr=True, stop_on="average_precision")
+        make = lambda o: NeuralClassifierEnsemble(3, TINY, o, seed=2)  # noqa: E731
+    w = torch.rand(80, dtype=torch.double, generator=g) + 0.5
+    batched = make(opts).fit(X, y, weights=w)
+    alone = make(dataclasses.replace(opts, batched=False)).fit(X, y, weights=w)
+    X_new = torch.rand(30, 3, dtype=torch.double, generator=g)
+    with torch.no_grad():
+        if kind == "regression":
+            for a, b in zip(batched._member_moments(X_new), alone._member_moments(X_new), strict=True):
+                assert torch.allclose(a, b, atol=1e-4)
+        else:
+            assert torch.allclose(batched.predict_proba(X_new), alone.predict_proba(X_new), atol=1e-4)
+    assert batched.best_epochs_ == alone.best_epochs_
+    assert len(set(batched.history_.groupby("member").size())) > 1  # the members stopped at different epochs
+    h_b, h_a = batched.history_.sort_values(["member", "epoch"]).reset_index(drop=True), alone.history_
+    assert list(h_b.columns) == list(h_a.columns) and h_b[["member", "epoch"]].equals(h_a[["member", "epoch"]])
+    assert ((h_b["train_loss"] - h_a["train_loss"]).abs() < 1e-4).all()
+
+
+def test_early_stopping_stops_members_independently():
+    X, Y = data(80, seed=3)
+    model = NeuralEnsemble(4, TINY, TrainingOptions(epochs=200, patience=5, lr=1e-2)).fit(X, Y)
+    h = model.history_
+    lengths = h.groupby("member").size()
+    assert lengths.nunique() > 1 and (lengths < 200).all()
+    for k, best in enumerate(model.best_epochs_):  # each stopped `patience` epochs after its own best
+        rows = h[h["member"] == k]
+        assert len(rows) == best + 5 + 1 and best == int(rows.loc[rows["val_loss"].idxmin(), "epoch"])
+
+
+def test_step_budget_scales_batch_epochs_and_patience_with_n():
+    from surrogates.ensemble_training import schedule
+
+    default = TrainingOptions()
+    assert schedule(48, default) == (64, 300, 30)  # the lab case: training as before the budget
+    assert schedule(640, default) == (64, 300, 30)
+    assert schedule(1600, default) == (64, 120, 12)  # 25 steps per epoch
+    assert schedule(16000, default) == (160, 30, 3)
+    assert schedule(10**6, default) == (1024, 4, 1)
+    assert schedule(16000, TrainingOptions(batch_size=64, step_budget=None)) == (64, 300, 30)
+    assert schedule(16000, TrainingOptions(batch_size=1000, step_budget=160)) == (1000, 10, 1)
+    X, Y = data(500)
+    model = NeuralEnsemble(2, TINY, TrainingOptions(step_budget=35, validation_fraction=0.0)).fit(X, Y)
+    assert model.history_.groupby("member")["epoch"].max().tolist() == [4, 4]  # 8 steps per epoch: 5 epochs
