@@ -10,7 +10,7 @@ training time, from `campaigns.bench_ensemble`):
   when installed). Every method sees the same rows.
 - nanoparticles: Valley alone on the bundled nanoparticle system at `n` random measured rows,
   each size in a fresh child process (`sys.executable -c`) that reports its peak resident memory
-  (`ru_maxrss`: the whole process, nothing subtracted) and its resident memory after the imports.
+  (`VmHWM`: the whole process, nothing subtracted) and its resident memory after the imports.
 
 Only the proposal is timed (fitting and acquisition), never the data generation nor, for Ax,
 attaching the existing rows. Every method runs with torch on `threads` threads (default 1, as
@@ -330,18 +330,27 @@ def in_fresh_process(arguments: dict) -> dict:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, in MiB (`ru_maxrss` is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, in MiB (`VmHWM` of /proc/self/status).
+
+    Not `ru_maxrss`: Linux carries it across `exec`, so a child started by a large parent
+    reports the parent's peak (seen: 1,335 MiB for a child whose own peak was 519 MiB).
+    """
+    return _proc_status_mib("VmHWM:")
 
 
 def rss_mib() -> float:
-    """This process's resident memory now, in MiB (`VmRSS` of /proc/self/status; the peak so far elsewhere)."""
+    """This process's resident memory now, in MiB (`VmRSS` of /proc/self/status)."""
+    return _proc_status_mib("VmRSS:")
+
+
+def _proc_status_mib(field: str) -> float:
+    """A memory line of /proc/self/status in MiB (Linux); `ru_maxrss` where there is none."""
     try:
         with open("/proc/self/status") as status:
-            line = next(line for line in status if line.startswith("VmRSS:"))
+            line = next(line for line in status if line.startswith(field))
         return int(line.split()[1]) / 1024  # kB
     except (OSError, StopIteration, ValueError):
-        return peak_rss_mib()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def nanoparticle_child(n: int, seed: int, threads: int = 1, acquisition: dict | None = None) -> dict:

@@ -423,7 +423,7 @@ def benchmark_speed(
         frames.append(df)
         wide.print(table_of(nanoparticle_table(df), f"Valley on nanoparticles: seconds per proposal of q = {Q}"))
         out.print(
-            "One fresh process per size; peak: its whole peak resident memory (ru_maxrss); after imports: its "
+            "One fresh process per size; peak: its whole peak resident memory (VmHWM); after imports: its "
             f"resident memory once torch, botorch and Valley are imported; mean of {seeds} seed(s).",
             highlight=False,
         )
