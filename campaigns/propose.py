@@ -266,8 +266,8 @@ def fit_regression_model(
 ):
     """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`).
 
-    With a `cache`, GPs already fitted to these very data are loaded instead of refitted, and
-    a refit after new data starts from the newest fit of the same config (`campaigns.model_cache`).
+    With a `cache`, GPs already fitted to these very data are loaded instead of refitted
+    (`campaigns.model_cache`).
     """
     outcomes = config.regression_outcomes
     counts = (~torch.isnan(Y)).sum(dim=0)
@@ -308,7 +308,7 @@ def fit_regression_model(
 
 
 def _fit_gps(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, weights, cache, notes):
-    """One GP per regression outcome: loaded from `cache` for the same data, else fitted (warm when it can).
+    """One GP per regression outcome: loaded from `cache` for the very same data, else fitted.
 
     Above `HYPER_ROWS` rows the hyperparameters are fitted to a seeded sample of that many and
     the GPs then condition on every row (`campaigns.large_data`).
@@ -324,23 +324,21 @@ def _fit_gps(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, w
             X[pick], Y[pick], list(space.cat_dims), noise_sd, mean_modules=means, weights=w, starts=starts, refit=refit
         )
 
-    recipe = dump_config(config)
-    key = fingerprint(recipe, X, Y, weights)
-    hit = None if cache is None else cache.find(key, recipe, notes)
-    if hit is not None and hit.key == key:
+    key = fingerprint(dump_config(config), X, Y, weights)
+    hit = None if cache is None else cache.find(key, notes)
+    if hit is not None:
         try:
             return fit(starts=hit.states, refit=False)
         except (RuntimeError, KeyError) as err:  # states that do not fit this model
             notes.append(f"the cached model did not fit this campaign ({type(err).__name__}); refitting.")
-            hit = None
     sample = hyperparameter_rows(len(X), config.seed)
-    model = fit(sample, None if hit is None else hit.states)
+    model = fit(sample)
     states = [{k: v.detach().clone() for k, v in gp.state_dict().items()} for gp in model.models]
     if sample is not None:
         notes.append(f"the GPs' hyperparameters were fitted to {len(sample)} of the {len(X)} rows, drawn at random.")
         model = fit(starts=states, refit=False)
     if cache is not None:
-        cache.save(CachedFit(key, recipe, states))
+        cache.save(CachedFit(key, states))
     return model
 
 

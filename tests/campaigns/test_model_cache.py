@@ -1,4 +1,4 @@
-"""The campaign model's cache: reused without refitting, invalidated by new data or config, ignored when damaged."""
+"""The campaign model's cache: reused without refitting, not used for new data or config, ignored when damaged."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def fit(config: dict, measured: pd.DataFrame, cache: ModelCache) -> list[str]:
     return notes
 
 
-def test_new_data_refit_warm_and_a_config_change_refits(tmp_path, fits):
+def test_new_data_or_a_config_change_refit(tmp_path, fits):
     measured = measure(initial_designs(6))
     cache = ModelCache(tmp_path)
     fit(SMALL, measured, cache)
@@ -69,7 +69,22 @@ def test_new_data_refit_warm_and_a_config_change_refits(tmp_path, fits):
     assert len(fits) == 6
 
 
-def test_a_warm_start_begins_at_the_cached_hyperparameters(tmp_path):
+def test_a_fit_after_new_data_does_not_depend_on_the_cache(tmp_path):
+    cfg = load_config(SMALL)
+    space = cfg.space()
+    first, more = measure(initial_designs(6)), measure(initial_designs(8, seed=5))
+    both = pd.concat([first, more], ignore_index=True)
+    X, Y = space.encode(both), torch.tensor(both[cfg.outcomes].to_numpy(dtype=float))
+    cache = ModelCache(tmp_path)
+    fit(SMALL, first, cache)
+    with_history = fit_regression_model(cfg, space, X, Y, [], cache=cache)
+    fresh = fit_regression_model(cfg, space, X, Y, [])
+    for a, b in zip(with_history.models, fresh.models, strict=True):
+        for (name, value), (_, other) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+            assert torch.equal(value, other), name
+
+
+def test_a_start_state_is_taken_as_the_fit_without_the_datas_own_buffers(tmp_path):
     X = torch.rand(12, 2, dtype=torch.double, generator=torch.Generator().manual_seed(0))
     first = surrogates.gp.fit_gp(X, X.sum(-1))
     state = first.state_dict()
@@ -94,7 +109,7 @@ def test_states_that_do_not_fit_the_model_are_not_trusted(tmp_path, fits):
     fit(SMALL, measured, cache)
     (entry,) = (tmp_path / CACHE_DIR).glob("*.pt")
     raw = torch.load(entry, weights_only=True)
-    cache.save(CachedFit(raw["key"], raw["recipe"], [{"bogus": torch.zeros(3)}] * 2))
+    cache.save(CachedFit(raw["key"], [{"bogus": torch.zeros(3)}] * 2))
     notes = fit(SMALL, measured, cache)
     assert any("did not fit" in note for note in notes)
     assert len(fits) == 4
