@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from scipy.optimize import differential_evolution
 
+from campaigns.bench_published import PUBLISHED_PROBLEMS, run_published
 from data import bearing, robot_arm, sequences
 from design.inverse import InverseOptions, inverse_design
 from design.inverse_goals import as_goals
@@ -151,8 +152,15 @@ def run_inverse_benchmark(
     n_train: int = 200,
     seed: int = 0,
     problems: list[str] | None = None,
+    n_targets: int = 200,
+    published_train: int = 10_000,
+    mlp_epochs: int = 300,
 ) -> pd.DataFrame:
     """Run every method on every problem; one row per (problem, method).
+
+    The problems of the published benchmark (`campaigns.bench_published.PUBLISHED_PROBLEMS`:
+    `robot_arm_ren`, `sine_wave`) run only when named in `problems`; their rows carry
+    `mse_T1`, `mse_T10`, `s_per_target` and `fit_s` instead (see `run_published`).
 
     Args:
         n: Designs asked of every method.
@@ -160,7 +168,11 @@ def run_inverse_benchmark(
         steps: Gradient steps.
         n_train: Training rows per problem (sequences: `SEQUENCE_ROWS_PER_ROW` x).
         seed: Seed of data, surrogates and methods.
-        problems: Subset of `bearing`, `sequences`, `robot_arm` (default all).
+        problems: Subset of `bearing`, `sequences`, `robot_arm` (default these three), and of
+            the published problems.
+        n_targets: Held-out targets of each published problem.
+        published_train: Training rows of each published problem.
+        mlp_epochs: Training epochs of the published problems' MLP (neural adjoint's surrogate).
 
     Returns:
         Columns `problem`, `surrogate`, `method`, `surrogate_calls`, `met_all` (share of designs
@@ -172,9 +184,13 @@ def run_inverse_benchmark(
     torch.set_num_threads(1)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch.optim's one-time imports, outside the timings
     rows = []
-    for problem in make_problems(n_train, seed):
-        if not problems or problem.name in problems:
-            rows += _run_problem(problem, n, starts, steps, seed)
+    classic = [p for p in problems or ["bearing", "sequences", "robot_arm"] if p not in PUBLISHED_PROBLEMS]
+    if classic:
+        for problem in make_problems(n_train, seed):
+            if problem.name in classic:
+                rows += _run_problem(problem, n, starts, steps, seed)
+    for name in [p for p in problems or [] if p in PUBLISHED_PROBLEMS]:
+        rows += run_published(name, published_train, n_targets, seed=seed, mlp_epochs=mlp_epochs)
     return pd.DataFrame(rows)
 
 

@@ -70,3 +70,46 @@ def generate_dataset(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     designs_df = pd.DataFrame({p["name"]: rng.uniform(*p["bounds"], size=n) for p in config()["parameters"]})
     return pd.concat([designs_df, simulate(designs_df)], axis=1)
+
+
+# The benchmark arm of Ardizzone et al. (2019) and Kruse et al. (2021), with the priors of Ren et al. (2020).
+BENCHMARK_LINKS = (0.5, 0.5, 1.0)
+BENCHMARK_PRIOR_SD = (0.25, 0.5, 0.5, 0.5)  # x1 (rail height) and the three joint angles x2..x4 (rad)
+BENCHMARK_PARAMETERS = ("x1", "x2", "x3", "x4")
+BENCHMARK_OUTCOMES = ("y1", "y2")
+
+
+def benchmark_bounds() -> list[tuple[float, float]]:
+    """The box of the benchmark arm: each prior's mean +- 3 standard deviations."""
+    return [(-3.0 * s, 3.0 * s) for s in BENCHMARK_PRIOR_SD]
+
+
+def benchmark_simulate(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """End point of the benchmark arm: a rail at height `x1` and links of 0.5, 0.5 and 1.0 at angles `x2..x4`.
+
+    `y1 = x1 + sum_k l_k sin(x2 + ... + x_{k+1})`, `y2 = sum_k l_k cos(x2 + ... + x_{k+1})`
+    (Kruse et al. 2021, eq. 9). Exact; `rng` is accepted for the simulator signature and unused.
+
+    Example:
+        >>> benchmark_simulate(pd.DataFrame({"x1": [0.1], "x2": [0.0], "x3": [0.0], "x4": [0.0]})).round(6)
+            y1   y2
+        0  0.1  2.0
+    """
+    del rng
+    x = designs_df[list(BENCHMARK_PARAMETERS)].to_numpy(dtype=float)
+    angle = np.zeros(len(x))
+    y1, y2 = x[:, 0].copy(), np.zeros(len(x))
+    for k, length in enumerate(BENCHMARK_LINKS):
+        angle = angle + x[:, k + 1]
+        y1 += length * np.sin(angle)
+        y2 += length * np.cos(angle)
+    return pd.DataFrame({"y1": y1, "y2": y2}, index=designs_df.index)
+
+
+def benchmark_dataset(n: int, seed: int = 0) -> pd.DataFrame:
+    """`n` designs drawn from the priors (clipped to the box) and their exact end points."""
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_normal((n, len(BENCHMARK_PRIOR_SD))) * np.asarray(BENCHMARK_PRIOR_SD)
+    bounds = np.asarray(benchmark_bounds())
+    designs_df = pd.DataFrame(np.clip(draws, bounds[:, 0], bounds[:, 1]), columns=list(BENCHMARK_PARAMETERS))
+    return pd.concat([designs_df, benchmark_simulate(designs_df)], axis=1)

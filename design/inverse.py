@@ -8,7 +8,9 @@ objectives are summed with their weights, or combined by PCGrad (conflicting per
 gradients are projected off each other).
 Categorical and sequence parameters are relaxed one-hot vectors whose softmax temperature anneals;
 the last 30 % of the steps use the straight-through estimator. Then every discrete choice is made,
-discrete choices are polished by the surrogate, and `n` distinct designs are ranked and returned.
+discrete choices are polished by the surrogate, and `n` distinct designs are ranked and returned
+(for targets and constraints alone, the designs met precisely and nearest the training data first).
+With `targets` (a table of many targets), one batched descent serves them all (`design.inverse_batch`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch import Tensor
 
 from design.errors import InputError
 from design.goals import Objective, SafetyLimit
+from design.inverse_batch import run_many, target_goals
 from design.inverse_goals import Goal, as_goals, outcome_names
 from design.inverse_relax import RelaxedDesigns
 from design.inverse_score import Scorer, outcome_scale
@@ -46,7 +49,14 @@ class InverseOptions:
             those with the lowest augmented Lagrangian, never fewer than `max(4 n, n + 8)`); 1 keeps all.
         kappa: Uncertainty penalty: objectives use `mean -/+ kappa * sd`, constraints the pessimistic bound.
         pcgrad: Combine several objectives by PCGrad instead of a plain weighted sum.
-        train_X: `N x d` encoded training designs, for the `distance_to_data` column.
+        train_X: `N x d` encoded training designs, for the `distance_to_data` column and the
+            trust ranking (`rank_by_data`).
+        rank_by_data: With `train_X`, when the goals are only targets and constraints: among the
+            designs predicted to meet every goal with 90 % of each target's tolerance to spare
+            (equally good by what was asked), rank those nearest the training data first, where
+            the surrogate is most accurate. On the robot arm benchmark (MLP surrogate, 50
+            targets) this took the re-simulation MSE of the first design from 1.0e-4 to 2.9e-6;
+            on the sine wave from 2.6e-3 to 1.7e-3. Not with `robust` (ranked by its expected objective).
         nudge_from: One design (a one-row DataFrame in user units) to start every start from.
         radius: In nudge mode, the largest Euclidean distance of the scalar coordinates (unit cube)
             from `nudge_from`, and the largest fraction of positions changed in each sequence.
@@ -67,6 +77,7 @@ class InverseOptions:
     kappa: float = 1.0
     pcgrad: bool = False
     train_X: Tensor | None = None
+    rank_by_data: bool = True
     nudge_from: pd.DataFrame | None = None
     radius: float = 0.1
     smooth_groups: Sequence[Sequence[str]] = field(default_factory=list)
@@ -88,6 +99,7 @@ def inverse_design(
     seed: int = 0,
     outcomes: Sequence[str] | None = None,
     options: InverseOptions | None = None,
+    targets: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Find `n` distinct designs that meet the goals according to the surrogate `model`.
 
@@ -104,6 +116,11 @@ def inverse_design(
         outcomes: Names of the model's outputs in order (default: the goals' outcomes in order
             of first mention, which must then number `model.num_outputs`).
         options: Effort, trust, nudge, smoothness and robustness settings.
+        targets: Many targets at once: one row per target, columns the target outcomes. Each
+            target gets its own `n` designs from one batched descent (see `design.inverse_batch`);
+            a column takes the tolerance and weight of the target goal on its outcome in `goals`
+            (whose value it replaces), or the default tolerance if there is none. Nudge mode,
+            `robust` and `pcgrad` are not available with `targets`.
 
     Returns:
         Up to `n` rows, best first: the parameters in user units; `<outcome>_mean` and
@@ -111,6 +128,8 @@ def inverse_design(
         `objective` (the merit minimized, lower is better), `expected_objective` (under the
         manufacturing tolerance), `hessian_max_eig` (curvature of the objective; small is flat
         and robust), `distance_to_data` when `options.train_X` is given, and `rank`.
+        With `targets`: a `target` column first (the row number in `targets`), `rank` within
+        each target, and no `expected_objective` or `hessian_max_eig`.
         `attrs["surrogate_calls"]` counts the designs scored through the surrogate (besides the
         one prediction per start that sets the outcome scales).
 
@@ -123,6 +142,13 @@ def inverse_design(
     """
     opts = options or InverseOptions()
     goal_list = as_goals(goals)
+    columns: dict = {}
+    if targets is not None:
+        if opts.nudge_from is not None or opts.robust or opts.pcgrad:
+            raise InputError("targets cannot be combined with nudge_from, robust or pcgrad. Run one target at a time.")
+        if len(targets) == 0:
+            raise InputError("targets must have at least one row. Got an empty table.")
+        goal_list, columns = target_goals(goal_list, targets)
     names = list(outcomes) if outcomes is not None else outcome_names(goal_list)
     m = int(getattr(model, "num_outputs", len(names)))
     unknown = [g.name for g in goal_list if g.name not in names]
@@ -135,6 +161,8 @@ def inverse_design(
         raise InputError(f"n and starts must be >= 1. Got n={n}, starts={starts} instead.")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
+        if targets is not None:
+            return run_many(model, space, goal_list, columns, names, len(targets), n, starts, seed, opts)
         return _run(model, space, goal_list, names, n, starts, seed, opts)
 
 
@@ -158,9 +186,10 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
     if not keep.any():
         raise InputError("no design found satisfies the linear constraints. Check that they leave room.")
     X = X[keep]
-    X = select_distinct(X, scorer, space, max(4 * n, n + 8), opts.min_distance)  # diverse candidates to polish
+    trust = opts.train_X if opts.rank_by_data and not opts.robust else None  # robust ranks by the expected objective
+    X = select_distinct(X, scorer, space, max(4 * n, n + 8), opts.min_distance, train_X=trust)  # to polish
     X = polish(X, scorer, hood, opts.polish_rounds)
-    X = select_distinct(X, scorer, space, n, opts.min_distance, opts.tolerance if opts.robust else None)
+    X = select_distinct(X, scorer, space, n, opts.min_distance, opts.tolerance if opts.robust else None, trust)
     designs_df = describe(X, scorer, space, opts)
     designs_df.attrs["surrogate_calls"] = scorer.calls
     return designs_df

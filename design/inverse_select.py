@@ -3,7 +3,8 @@
 - `polish`: best single discrete change per round (an integer level up or down, another category,
   one letter substituted in a sequence), scored by the surrogate; a change is kept only if it
   lowers the merit, so polishing never makes a design worse by the surrogate's own account.
-- `select_distinct`: rank (predicted goals met first, then merit) and drop near-duplicates.
+- `select_distinct`: rank (predicted goals met first, then merit; for targets and constraints
+  alone, the precisely met designs nearest the training data first) and drop near-duplicates.
 - `describe`: the table of designs, with each design's sensitivity to a manufacturing tolerance
   (the objective's expected value under Gaussian input noise, and the largest eigenvalue of its
   Hessian with respect to the continuous coordinates) and its distance to the training data.
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 
 _SENSITIVITY_SAMPLES = 64
 _DENSE_HESSIAN_MAX_DIM = 64
+_TRUST_NEIGHBOURS = 5
+# Designs predicted to meet every target within this fraction of its tolerance count as equally
+# good; the trust ranking orders them by their distance to the training data.
+PRECISE_FRACTION = 0.1
 
 
 def box_columns(space: SearchSpace) -> list[int]:
@@ -110,12 +115,22 @@ def polish(X: Tensor, scorer: Scorer, hood: Neighbourhood, rounds: int = 3) -> T
 
 
 def select_distinct(
-    X: Tensor, scorer: Scorer, space: SearchSpace, n: int, min_distance: float, tolerance: float | None = None
+    X: Tensor,
+    scorer: Scorer,
+    space: SearchSpace,
+    n: int,
+    min_distance: float,
+    tolerance: float | None = None,
+    train_X: Tensor | None = None,
 ) -> Tensor:
     """The best `n` designs, no two closer than `min_distance`: predicted goals met first, then merit.
 
     With a `tolerance`, the merit counts the expected objective under that input noise (see
     `expected_objective`) instead of the nominal one: flat optima rank above sharp ones.
+    With `train_X` and goals that are only targets and constraints (nothing to minimize or
+    maximize), the designs predicted to meet every goal with `PRECISE_FRACTION` of each target's
+    tolerance are equally good by what was asked; among them those nearest the training data
+    (`data_distance`) come first, as the surrogate is most accurate there (see `trust_ranking`).
     """
     with torch.no_grad():
         mean, _ = scorer.predict(X)
@@ -125,6 +140,10 @@ def select_distinct(
     unmet = torch.zeros(X.shape[0])
     for g in scorer.goals:
         unmet += (~torch.as_tensor(g.met(mean[:, scorer.outcomes.index(g.name)]))).double()
+    if train_X is not None and trust_ranking(scorer.goals):
+        precise = (unmet == 0) & _precise(scorer, mean)
+        merit = torch.where(precise, data_distance(space, X, train_X), merit)
+        unmet = unmet + (~precise).double() * 0.5  # precise designs before merely met ones
     order = sorted(range(X.shape[0]), key=lambda i: (unmet[i].item(), merit[i].item()))
     chosen: list[int] = []
     for i in order:
@@ -133,6 +152,29 @@ def select_distinct(
         if not chosen or design_distance(space, X[i : i + 1], X[chosen]).min() > min_distance:
             chosen.append(i)
     return X[chosen]
+
+
+def trust_ranking(goals: Sequence[Goal]) -> bool:
+    """Whether the goals leave designs that meet them equally good (only targets and constraints)."""
+    return any(g.kind == "target" for g in goals) and all(g.kind not in ("minimize", "maximize") for g in goals)
+
+
+def _precise(scorer: Scorer, mean: Tensor) -> Tensor:
+    """A `S` boolean tensor: every target met within `PRECISE_FRACTION` of its tolerance (predicted mean)."""
+    ok = torch.ones(mean.shape[0], dtype=torch.bool)
+    for g in scorer.goals:
+        if g.kind == "target":
+            miss = (mean[:, scorer.outcomes.index(g.name)] - g.value).abs()
+            ok &= torch.as_tensor(miss <= PRECISE_FRACTION * g.tolerance)
+    return ok
+
+
+def data_distance(space: SearchSpace, X: Tensor, train_X: Tensor, k: int = _TRUST_NEIGHBOURS) -> Tensor:
+    """Mean `design_distance` of each design to its `k` nearest training designs: `S` values."""
+    train_X = train_X.double()
+    k = min(k, train_X.shape[0])
+    chunks = [design_distance(space, part, train_X).topk(k, largest=False).values.mean(-1) for part in X.split(1024)]
+    return torch.cat(chunks) if chunks else X.new_zeros(0)
 
 
 def design_distance(space: SearchSpace, A: Tensor, B: Tensor) -> Tensor:

@@ -49,6 +49,8 @@ def test_benchmark_commands_are_listed_and_check_their_problems():
     assert listed.exit_code == 0 and "safe" in listed.output and "inverse" in listed.output
     wrong = CliRunner().invoke(app, ["benchmark", "inverse", "--problems", "teapot"])
     assert wrong.exit_code == 1 and "teapot" in wrong.output
+    assert "robot_arm_ren" in wrong.output and "sine_wave" in wrong.output  # the published problems are offered
+    assert "speed" in listed.output
 
 
 def test_safe_benchmark_says_how_to_install_ax_when_it_is_missing(monkeypatch):
@@ -112,3 +114,19 @@ def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_pat
     csv.write_bytes(b"\xff\xfe\x00broken")
     broken = CliRunner().invoke(app, [*args, "--seeds", "1", "-o", str(csv), "--resume"])
     assert broken.exit_code == 1 and "--resume could not read" in broken.output
+
+
+def test_published_benchmark_scores_every_method_by_resimulation_error():
+    import numpy as np
+    import torch
+
+    from campaigns.bench_published import published_problem, resimulation_mse, run_published
+
+    rows = pd.DataFrame(run_published("sine_wave", n_train=100, n_targets=3, starts=8, steps=10, mlp_epochs=2))
+    assert rows["method"].tolist() == ["k-NN lookup", "neural adjoint", "gradient (Valley)", "gradient (Valley)"]
+    assert (rows["mse_T10"] <= rows["mse_T1"] + 1e-15).all() and (rows["mse_T10"] >= 0).all()
+    assert rows[["s_per_target", "fit_s"]].notna().all().all()
+    problem = published_problem("sine_wave")
+    designs = torch.tensor([[[0.5, 0.5], [0.5 + 1 / 12, 0.5]], [[0.5, 0.5], [float("nan")] * 2]], dtype=torch.double)
+    mse = resimulation_mse(problem, designs, torch.tensor([[1.0], [0.0]], dtype=torch.double))
+    assert mse[0].tolist() == pytest.approx([0.0, 1.0]) and mse[1, 0] == pytest.approx(1.0) and np.isnan(mse[1, 1])

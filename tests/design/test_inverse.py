@@ -231,3 +231,83 @@ def test_verify_designs_compares_with_the_simulator():
     out = verify_designs(designs_df, lambda df, rng: pd.DataFrame({"y": df["a"] ** 2}), ["y<=2"])
     assert out["y_true"].tolist() == [1.0, 4.0] and out["y_error"].tolist() == pytest.approx([-0.1, 1.0])
     assert out["all_met_true"].tolist() == [True, False]
+
+
+def arm3(X):
+    """A three-link arm (links 1, 0.5, 0.5) with relative angles `pi X`: a curve of designs reaches each point."""
+    angles = torch.pi * X.cumsum(-1)
+    lengths = torch.tensor([1.0, 0.5, 0.5], dtype=X.dtype)
+    return torch.stack([(lengths * torch.cos(angles)).sum(-1), (lengths * torch.sin(angles)).sum(-1)], dim=-1)
+
+
+def square_space(d: int = 2) -> SearchSpace:
+    return SearchSpace([ContinuousParameter(name="abc"[i], bounds=(0, 1)) for i in range(d)])
+
+
+def test_many_targets_in_one_call_each_get_their_own_designs_as_good_as_one_at_a_time():
+    goals = ["y1=target:0±0.01", "y2=target:0±0.01"]
+    reachable = torch.tensor([[0.3, 0.2, 0.4], [0.1, 0.5, 0.2], [0.6, 0.1, 0.1]], dtype=torch.double)
+    targets_df = pd.DataFrame(arm3(reachable).numpy(), columns=["y1", "y2"])
+    df = inverse_design(Analytic(arm3, 2), square_space(3), goals, n=3, starts=64, targets=targets_df)
+    assert list(df.columns[:4]) == ["target", "a", "b", "c"] and set(df["target"]) == {0, 1, 2}
+    assert df.groupby("target")["rank"].apply(list).tolist() == [[1, 2, 3]] * 3
+    reached = arm3(torch.tensor(df[["a", "b", "c"]].to_numpy()))
+    wanted = torch.tensor(targets_df.to_numpy())[torch.tensor(df["target"].to_numpy())]
+    assert (reached - wanted).abs().max() <= 0.01 and df["all_met"].all()  # each design meets its own target
+    assert df.attrs["surrogate_calls"] > 0
+    for b, row in targets_df.iterrows():
+        single_goals = [f"y1=target:{row['y1']}±0.01", f"y2=target:{row['y2']}±0.01"]
+        one = inverse_design(Analytic(arm3, 2), square_space(3), single_goals, n=3, starts=64)
+        mine = df[df["target"] == b]
+        assert mine["objective"].iloc[0] <= one["objective"].iloc[0] + 1e-3  # as good as the single-target call
+        assert len(mine) == len(one)
+
+
+def test_many_targets_add_goals_for_new_columns_and_refuse_what_they_cannot_do():
+    model = Analytic(lambda X: X.sum(-1, keepdim=True), 1)
+    space = square_space()
+    df = inverse_design(
+        model, space, ["y=max"], n=2, starts=16, outcomes=["y"], targets=pd.DataFrame({"y": [0.5]}), options=FAST
+    )
+    assert (df["y_mean"] - 0.5).abs().max() <= 0.05 * 0.5  # the default tolerance, 5 % of the target
+    with pytest.raises(InputError, match="robust"):
+        inverse_design(model, space, ["y=max"], targets=pd.DataFrame({"y": [0.5]}), options=InverseOptions(robust=True))
+    with pytest.raises(InputError, match="at least one row"):
+        inverse_design(model, space, ["y=max"], targets=pd.DataFrame({"y": []}))
+
+
+def test_default_options_bring_a_target_close_to_the_exact_inverse():
+    # y = (a + b, a - b) on the unit square: the one exact inverse of (1.1, 0.3) is a = 0.7, b = 0.4.
+    model = Analytic(lambda X: torch.stack([X[..., 0] + X[..., 1], X[..., 0] - X[..., 1]], dim=-1), 2)
+    df = inverse_design(model, square_space(), ["y1=target:1.1±0.01", "y2=target:0.3±0.01"], n=1, starts=64)
+    assert df.iloc[0]["a"] == pytest.approx(0.7, abs=1e-3) and df.iloc[0]["b"] == pytest.approx(0.4, abs=1e-3)
+    assert df.iloc[0]["all_met"]
+
+
+def test_among_designs_that_meet_a_target_those_nearest_the_training_data_come_first():
+    # The surrogate of y = a + b is off by 0.5 |x - c|^2, c = (0.5, 0.5), where all training data lie:
+    # every design on its own solution curve meets the target by its account, the one nearest c in truth.
+    c = torch.tensor([0.5, 0.5], dtype=torch.double)
+    model = Analytic(lambda X: (X.sum(-1) + 0.5 * ((X - c) ** 2).sum(-1)).unsqueeze(-1), 1)
+    train_X = c + 0.02 * torch.randn(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.double)
+    options = InverseOptions(train_X=train_X)
+    df = inverse_design(model, square_space(), ["y=target:1.0±0.01"], n=4, starts=64, options=options)
+    true_miss = (df["a"] + df["b"] - 1.0).abs()
+    assert len(df) == 4 and df["all_met"].all()
+    assert true_miss.iloc[0] < 0.005 and true_miss.iloc[0] == true_miss.min()
+    assert df["distance_to_data"].iloc[0] == df["distance_to_data"].min()
+    plain = inverse_design(model, square_space(), ["y=target:1.0±0.01"], n=4, starts=64, options=InverseOptions())
+    assert plain["objective"].is_monotonic_increasing  # without training data: by the surrogate's merit
+
+
+def test_many_targets_with_an_integer_parameter_polish_each_target_on_its_own():
+    space = SearchSpace([ContinuousParameter(name="a", bounds=(0, 1)), IntegerParameter(name="k", bounds=(0, 4))])
+    model = Analytic(lambda X: (X[..., 0] + 4 * X[..., 1]).unsqueeze(-1), 1)  # y = a + k
+    targets_df = pd.DataFrame({"y": [1.5, 3.25]})
+    df = inverse_design(model, space, ["y=target:0±0.01"], n=2, starts=32, targets=targets_df, options=FAST)
+    assert (df["k"] == df["k"].round()).all() and set(df["target"]) == {0, 1}
+    for b, value in enumerate(targets_df["y"]):
+        one = inverse_design(model, space, [f"y=target:{value}±0.01"], n=2, starts=32, options=FAST)
+        mine = df[df["target"] == b].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine[["a", "k", "y_mean"]], one[["a", "k", "y_mean"]])  # the same starts
+        assert (mine["y_mean"] - value).abs().iloc[0] < 0.05

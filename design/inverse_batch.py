@@ -1,0 +1,234 @@
+"""Inverse design for many targets at once: one batched descent, each target with its own starts and designs.
+
+`inverse_design(..., targets=targets_df)` comes here. Every target gets the same `starts` starting
+designs (those a single-target call with the same seed would use), and all `B x starts` of them
+descend together through the surrogate: one `posterior` call per step for every target. The
+target values enter the `Scorer` as per-row tensors. Successive halving keeps the best share of
+each target's starts (never a whole target's). Then each target's candidates are ranked and
+thinned to `n` distinct designs as in the single-target call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from design.errors import InputError
+from design.inverse_goals import Goal, _default_tolerance
+from design.inverse_relax import RelaxedDesigns
+from design.inverse_score import Scorer, outcome_scale
+from design.inverse_select import Neighbourhood, data_distance, feasible_encoded, polish, select_distinct
+from design.space import SearchSpace
+from surrogates.protocol import Surrogate
+
+if TYPE_CHECKING:
+    from design.inverse import InverseOptions
+
+_HARD_FRACTION = 0.3  # as in `design.inverse`: the last 30 % of the steps use the straight-through pass
+
+
+def target_goals(goals: list[Goal], targets_df: pd.DataFrame) -> tuple[list[Goal], dict[int, tuple[Tensor, Tensor]]]:
+    """The goals with one target goal per column of `targets_df`, and each such goal's per-target values.
+
+    A column whose outcome already has a target goal takes that goal's tolerance and weight; any
+    other column becomes a new target goal with the default tolerance (5 % of `|value|`).
+
+    Returns:
+        `(goals, columns)`: `columns[i] = (values, tolerances)`, two `B` tensors, for goal `i`.
+    """
+    goals = list(goals)
+    columns: dict[int, tuple[Tensor, Tensor]] = {}
+    for name in targets_df.columns:
+        values = torch.tensor(targets_df[name].to_numpy(dtype=float), dtype=torch.double)
+        if values.isnan().any():
+            raise InputError(f"targets must have a value in every row. Column {name!r} has NaN.")
+        found = [i for i, g in enumerate(goals) if g.name == name and g.kind == "target"]
+        if found:
+            tol = torch.full_like(values, float(goals[found[0]].tolerance))  # type: ignore[arg-type]
+        else:
+            goals.append(Goal(name, "target", 0.0, 1.0))
+            found = [len(goals) - 1]
+            tol = torch.tensor([_default_tolerance(float(v)) for v in values], dtype=torch.double)
+        columns[found[0]] = (values, tol)
+    return goals, columns
+
+
+def rows_of(goals: list[Goal], columns: dict[int, tuple[Tensor, Tensor]], target: Tensor) -> list[Goal]:
+    """The goals for a batch of designs whose targets are `target` (a tensor of row numbers of `targets_df`)."""
+    return [
+        replace(g, value=columns[i][0][target], tolerance=columns[i][1][target]) if i in columns else g
+        for i, g in enumerate(goals)
+    ]
+
+
+def goals_of_target(goals: list[Goal], columns: dict[int, tuple[Tensor, Tensor]], b: int) -> list[Goal]:
+    """The plain goals (float values) of target `b`."""
+    return [
+        replace(g, value=float(columns[i][0][b]), tolerance=float(columns[i][1][b])) if i in columns else g
+        for i, g in enumerate(goals)
+    ]
+
+
+def run_many(
+    model: Surrogate,
+    space: SearchSpace,
+    goals: list[Goal],
+    columns: dict[int, tuple[Tensor, Tensor]],
+    names: list[str],
+    B: int,
+    n: int,
+    starts: int,
+    seed: int,
+    opts: InverseOptions,
+) -> pd.DataFrame:
+    """The batched descent and per-target selection behind `inverse_design(..., targets=...)`.
+
+    Args:
+        model: The surrogate.
+        space: The search space.
+        goals: The goals, from `target_goals`.
+        columns: Per-target values and tolerances of the target goals, from `target_goals`.
+        names: The model's outcome names, in order.
+        B: Number of targets.
+        n: Designs per target.
+        starts: Starts per target.
+        seed: Seed of the starts.
+        opts: The options (not nudge, robust or pcgrad).
+
+    Returns:
+        One table of up to `n` designs per target (see `inverse_design`), with a `target` column
+        (the row number of `targets_df`) first and `rank` counted within each target.
+    """
+    X0 = space.sample(starts, seed)
+    if len(X0) == 0:
+        raise InputError("the search space has no feasible design. Check its linear constraints.")
+    relaxed = RelaxedDesigns(space, X0.repeat(B, 1))
+    relaxed.project(sweeps=20)
+    target = torch.arange(B).repeat_interleave(len(X0))
+    scorer = Scorer(model, rows_of(goals, columns, target), names, outcome_scale(model, X0, len(names)), opts.kappa)
+    target, dropped_X, dropped_t = _descend_many(relaxed, scorer, goals, columns, target, B, opts, max(4 * n, n + 8))
+    X = torch.cat([relaxed.discrete(), *dropped_X])
+    target = torch.cat([target, *dropped_t])
+    ok = feasible_encoded(space, X)
+    return _select(X[ok], target[ok], scorer, space, goals, columns, n, opts)
+
+
+def _descend_many(
+    relaxed: RelaxedDesigns,
+    scorer: Scorer,
+    goals: list[Goal],
+    columns: dict[int, tuple[Tensor, Tensor]],
+    target: Tensor,
+    B: int,
+    opts: InverseOptions,
+    floor: int,
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """Projected Adam on every start of every target, as `design.inverse._descend`, with halving per target.
+
+    Returns:
+        The targets of the starts still in `relaxed`, and the dropped starts (discrete designs,
+        still candidates) with their targets.
+    """
+    from design.inverse import _keep_rows, _smooth_pairs, _smoothness
+
+    n_con = sum(g.is_constraint for g in goals)
+    lam, rho = torch.zeros(relaxed.n, n_con, dtype=torch.double), 1.0
+    al_every = max(5, opts.steps // 10)
+    cycle = max(1, opts.steps // max(1, opts.cycles))
+    t0, t1 = opts.temperature
+    smooth = _smooth_pairs(relaxed, opts.smooth_groups)
+    optimizer = torch.optim.Adam(relaxed.parameters(), lr=opts.lr)
+    dropped_X, dropped_t = [], []
+    for step in range(opts.steps):
+        phase = step % cycle
+        for group in optimizer.param_groups:
+            group["lr"] = opts.lr * 0.5 * (1 + np.cos(np.pi * phase / cycle)) + 1e-3 * opts.lr
+        temperature = t0 * (t1 / t0) ** (step / max(1, opts.steps - 1))
+        X = relaxed.X(temperature, step >= (1 - _HARD_FRACTION) * opts.steps)
+        objectives, violations = scorer.terms(X)
+        augmented = ((lam + rho * violations).clamp(min=0.0) ** 2 - lam**2).sum(-1) / (2 * rho)
+        loss = objectives.sum(-1) + augmented + _smoothness(relaxed, smooth, opts.smooth_weight)
+        optimizer.zero_grad()
+        loss.sum().backward()
+        optimizer.step()
+        relaxed.project()
+        if (step + 1) % al_every == 0 and n_con:
+            lam = (lam + rho * violations.detach()).clamp(min=0.0)
+            rho = min(rho * 2.0, 1e4)
+        per_target = relaxed.n // B
+        survivors = max(floor, int(np.ceil(opts.keep * per_target)))
+        if phase == cycle - 1 and step < opts.steps - cycle and survivors < per_target:
+            order = torch.argsort(loss.detach().reshape(B, per_target), dim=-1)
+            offset = (torch.arange(B) * per_target)[:, None]
+            best, rest = (order[:, :survivors] + offset).flatten(), (order[:, survivors:] + offset).flatten()
+            dropped_X.append(relaxed.discrete()[rest])
+            dropped_t.append(target[rest])
+            old = relaxed.parameters()
+            relaxed.keep(best)
+            lam, target = lam[best], target[best]
+            scorer.goals = rows_of(goals, columns, target)
+            optimizer = _keep_rows(optimizer, old, relaxed.parameters(), best)
+    return target, dropped_X, dropped_t
+
+
+def _select(  # noqa: PLR0913
+    X: Tensor,
+    target: Tensor,
+    scorer: Scorer,
+    space: SearchSpace,
+    goals: list[Goal],
+    columns: dict[int, tuple[Tensor, Tensor]],
+    n: int,
+    opts: InverseOptions,
+) -> pd.DataFrame:
+    """Per target: diverse candidates, polish, then the best `n` distinct ones; one table for all."""
+    hood = Neighbourhood(space)
+    chosen_X, chosen_t = [], []
+    trust = opts.train_X if opts.rank_by_data else None
+    for b in target.unique(sorted=True).tolist():
+        mine = target == b
+        own = replace(scorer, goals=goals_of_target(goals, columns, b))
+        Xb = select_distinct(X[mine], own, space, max(4 * n, n + 8), opts.min_distance, train_X=trust)
+        Xb = polish(Xb, own, hood, opts.polish_rounds)
+        Xb = select_distinct(Xb, own, space, n, opts.min_distance, train_X=trust)
+        chosen_X.append(Xb)
+        chosen_t.append(torch.full((len(Xb),), b))
+        scorer.calls += own.calls
+    X, target = torch.cat(chosen_X), torch.cat(chosen_t)
+    designs_df = _table(X, target, scorer, space, goals, columns)
+    if opts.train_X is not None:
+        designs_df["distance_to_data"] = data_distance(space, X, opts.train_X, k=1).numpy()
+    return designs_df
+
+
+def _table(
+    X: Tensor, target: Tensor, scorer: Scorer, space: SearchSpace, goals: list[Goal], columns: dict
+) -> pd.DataFrame:
+    """Designs in user units with target, predicted outcomes, goals met, objective and rank."""
+    rows = rows_of(goals, columns, target)
+    own = replace(scorer, goals=rows)
+    plain = replace(own, kappa=0.0)
+    with torch.no_grad():
+        mean, sd = plain.predict(X)
+        merit = own.merit(X)
+    designs_df = space.decode(X)
+    designs_df.insert(0, "target", target.numpy())
+    for j, name in enumerate(scorer.outcomes):
+        designs_df[f"{name}_mean"] = mean[:, j].numpy()
+        designs_df[f"{name}_sd"] = sd[:, j].numpy()
+    all_met = np.ones(len(X), dtype=bool)
+    for g, row_goal in zip(goals, rows, strict=True):
+        met = np.asarray(row_goal.met(mean[:, scorer.outcomes.index(g.name)]), dtype=bool)
+        designs_df[f"met: {g.label if g.kind != 'target' else g.name + '=target'}"] = met
+        all_met &= met
+    designs_df["all_met"] = all_met
+    designs_df["objective"] = merit.numpy()
+    designs_df["rank"] = designs_df.groupby("target").cumcount().to_numpy() + 1
+    scorer.calls += own.calls + plain.calls
+    designs_df.attrs["surrogate_calls"] = scorer.calls
+    return designs_df
