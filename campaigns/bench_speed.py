@@ -33,8 +33,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,6 +48,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from campaigns.baselines import _ax_batch, _ax_parameter, _ax_values, _quiet_ax
+from campaigns.campaign import torch_threads
 from campaigns.config import CampaignConfig, load_config
 from campaigns.propose import Proposal, make_proposals
 from data import get_system, sample_designs
@@ -381,17 +381,6 @@ def nanoparticle_child(n: int, seed: int, threads: int = 1, acquisition: dict | 
         "mean_p_safe": float(table["p_safe"].mean()),
         "truly_safe": float(np.mean(truly_safe)),
     }
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Torch on `n` threads for the duration."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # -- tables --------------------------------------------------------------------------------

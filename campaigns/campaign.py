@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,7 @@ class Campaign:
         seed = self._next_seed()
         # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
         # seed it for this call only, so the same seed and data give the same proposals.
-        with _torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
+        with torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
             torch.manual_seed(seed)
             proposal = make_proposals(
                 self.config, measured, self.open_proposals, n, pool, seed, cache=ModelCache(self.path)
@@ -330,7 +331,8 @@ def _was_measured(space, proposals_df: pd.DataFrame, measured_df: pd.DataFrame) 
 
 
 @contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch on `n` threads for the duration."""
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
