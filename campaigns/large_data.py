@@ -23,8 +23,11 @@ campaign holds, so it is typically less sure there than a GP on every row: P(saf
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
+
+from design import Objective, objective_function
 
 MAX_GP_ROWS = 1000  # rows a GP conditions on (one Cholesky of this size per proposal)
 HYPER_ROWS = 300  # rows its hyperparameters are fitted to (hundreds of likelihood evaluations)
@@ -68,3 +71,11 @@ def gp_rows(X: Tensor, score: np.ndarray, good: np.ndarray, max_rows: int = MAX_
     rest = np.setdiff1d(np.arange(n), local)
     spread = rng.choice(rest, size=max_rows - len(local), replace=False)
     return np.sort(np.concatenate([local, spread]))
+
+
+def goal_score(objectives: list[Objective], outcomes: list[str], Y: Tensor) -> np.ndarray:
+    """Higher is better per row: the objective's score, or with several the mean of their rank shares (NaN: failed)."""
+    scores = torch.stack([objective_function(o, outcomes)(Y) for o in objectives], dim=-1).numpy()
+    if scores.shape[-1] == 1:
+        return scores[:, 0]
+    return pd.DataFrame(scores).rank(pct=True).mean(axis=1, skipna=False).to_numpy()

@@ -12,10 +12,10 @@ import torch
 from linear_operator.utils.warnings import NumericalWarning
 from torch import Tensor
 
-from campaigns.config import CampaignConfig, dump_config
-from campaigns.large_data import MAX_GP_ROWS, gp_rows, hyperparameter_rows
-from campaigns.model_cache import CachedFit, ModelCache, fingerprint
-from campaigns.surrogate_builders import make_classifier, make_ensemble, mean_modules, trust_weights
+from campaigns.config import CampaignConfig
+from campaigns.large_data import MAX_GP_ROWS, goal_score, gp_rows
+from campaigns.model_cache import ModelCache
+from campaigns.surrogate_builders import fit_gps, make_classifier, make_ensemble, trust_weights
 from design import (
     ConfidenceBarrier,
     FeasibilityWeighted,
@@ -25,7 +25,6 @@ from design import (
     least_violation_samples,
     limits_hold,
     make_acquisition,
-    objective_function,
     optimize_batch,
     probability_safe,
     probability_safe_grad,
@@ -34,7 +33,7 @@ from design import (
 )
 from design.safe_set import reach_per_input, safe_set, small_steps
 from design.warp import OutcomeWarp
-from surrogates import FeasibilityModel, SurrogateWarning, fit_outcome_models
+from surrogates import FeasibilityModel, SurrogateWarning
 from surrogates.calibration import calibrate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
@@ -97,7 +96,7 @@ def make_proposals(
     config = config.model_copy(update=goals)
     Y = warp.apply(Y, config.outcomes)
     if config.surrogate_kind(len(X)) == "gp" and len(X) > MAX_GP_ROWS:
-        rows = gp_rows(X, _goal_score(config, Y), _measured_safe(config, Y), seed=seed)
+        rows = gp_rows(X, goal_score(config.objectives, config.outcomes, Y), _measured_safe(config, Y), seed=seed)
         notes.append(
             f"{len(X)} measurements: the GPs learn from {len(rows)} of them, the {len(rows) // 2} nearest the best "
             "designs and the rest drawn at random (an exact GP on all would take minutes; see README, Large campaigns)."
@@ -286,7 +285,7 @@ def fit_regression_model(
             if kind == "ensemble":
                 model = make_ensemble(config, space).fit(X, Y, weights=weights, bounds=space.bounds)
             else:
-                model = _fit_gps(config, space, X, Y, weights, cache, notes)
+                model = fit_gps(config, space, X, Y, weights, cache, notes)
         notes.extend(str(w.message) for w in caught if issubclass(w.category, SurrogateWarning))
     except Exception as err:  # noqa: BLE001
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
@@ -304,41 +303,6 @@ def fit_regression_model(
         if factor > WIDENED:
             why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
             notes.append(f"the uncertainty of {outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety.")
-    return model
-
-
-def _fit_gps(config: CampaignConfig, space: SearchSpace, X: Tensor, Y: Tensor, weights, cache, notes):
-    """One GP per regression outcome: loaded from `cache` for the very same data, else fitted.
-
-    Above `HYPER_ROWS` rows the hyperparameters are fitted to a seeded sample of that many and
-    the GPs then condition on every row (`campaigns.large_data`).
-    """
-    given = dict(zip(config.outcomes, config.noise_sd, strict=True))
-    noise_sd = [given[name] for name in config.regression_outcomes]
-
-    def fit(rows=None, starts=None, refit=True):
-        pick = slice(None) if rows is None else torch.as_tensor(rows)
-        w = None if weights is None else weights[pick]
-        means = mean_modules(config, space)
-        return fit_outcome_models(
-            X[pick], Y[pick], list(space.cat_dims), noise_sd, mean_modules=means, weights=w, starts=starts, refit=refit
-        )
-
-    key = fingerprint(dump_config(config), X, Y, weights)
-    hit = None if cache is None else cache.find(key, notes)
-    if hit is not None:
-        try:
-            return fit(starts=hit.states, refit=False)
-        except (RuntimeError, KeyError) as err:  # states that do not fit this model
-            notes.append(f"the cached model did not fit this campaign ({type(err).__name__}); refitting.")
-    sample = hyperparameter_rows(len(X), config.seed)
-    model = fit(sample)
-    states = [{k: v.detach().clone() for k, v in gp.state_dict().items()} for gp in model.models]
-    if sample is not None:
-        notes.append(f"the GPs' hyperparameters were fitted to {len(sample)} of the {len(X)} rows, drawn at random.")
-        model = fit(starts=states, refit=False)
-    if cache is not None:
-        cache.save(CachedFit(key, states))
     return model
 
 
@@ -488,14 +452,6 @@ def _measured_safe(config: CampaignConfig, Y: Tensor) -> np.ndarray:
     """Rows whose regression outcomes were all measured and meet every safety limit."""
     measured = pd.DataFrame(Y.numpy(), columns=config.outcomes)
     return measured[config.regression_outcomes].notna().all(axis=1).to_numpy() & limits_hold(config.safety, measured)
-
-
-def _goal_score(config: CampaignConfig, Y: Tensor) -> np.ndarray:
-    """Higher is better per row: the objective's score, or with several the mean of their rank shares (NaN: failed)."""
-    scores = torch.stack([objective_function(o, config.outcomes)(Y) for o in config.objectives], dim=-1).numpy()
-    if scores.shape[-1] == 1:
-        return scores[:, 0]
-    return pd.DataFrame(scores).rank(pct=True).mean(axis=1, skipna=False).to_numpy()
 
 
 def _confident(config: CampaignConfig, model, X: Tensor) -> Tensor:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
+from botorch.models import ModelListGP
 from torch import Tensor
 
-from campaigns.config import CampaignConfig
+from campaigns.config import CampaignConfig, dump_config
+from campaigns.large_data import hyperparameter_rows
+from campaigns.model_cache import CachedFit, ModelCache, fingerprint
 from design import SearchSpace
 from design.parameters import CategoricalParameter
 from surrogates import (
     NeuralClassifierEnsemble,
     NeuralEnsemble,
     TrainingOptions,
+    fit_outcome_models,
     mean_from_config,
     physics_terms_from_config,
 )
@@ -88,3 +92,46 @@ def make_classifier(config: CampaignConfig, space: SearchSpace) -> NeuralClassif
         class_weight="balanced",
         seed=config.seed,
     )
+
+
+def fit_gps(
+    config: CampaignConfig,
+    space: SearchSpace,
+    X: Tensor,
+    Y: Tensor,
+    weights: Tensor | None,
+    cache: ModelCache | None,
+    notes: list[str],
+) -> ModelListGP:
+    """One GP per regression outcome: loaded from `cache` for the very same data, else fitted.
+
+    Above `HYPER_ROWS` rows the hyperparameters are fitted to a seeded sample of that many and
+    the GPs then condition on every row (`campaigns.large_data`).
+    """
+    given = dict(zip(config.outcomes, config.noise_sd, strict=True))
+    noise_sd = [given[name] for name in config.regression_outcomes]
+
+    def fit(rows=None, starts=None, refit=True):
+        pick = slice(None) if rows is None else torch.as_tensor(rows)
+        w = None if weights is None else weights[pick]
+        means = mean_modules(config, space)
+        return fit_outcome_models(
+            X[pick], Y[pick], list(space.cat_dims), noise_sd, mean_modules=means, weights=w, starts=starts, refit=refit
+        )
+
+    key = fingerprint(dump_config(config), X, Y, weights)
+    hit = None if cache is None else cache.find(key, notes)
+    if hit is not None:
+        try:
+            return fit(starts=hit.states, refit=False)
+        except (RuntimeError, KeyError) as err:  # states that do not fit this model
+            notes.append(f"the cached model did not fit this campaign ({type(err).__name__}); refitting.")
+    sample = hyperparameter_rows(len(X), config.seed)
+    model = fit(sample)
+    states = [{k: v.detach().clone() for k, v in gp.state_dict().items()} for gp in model.models]
+    if sample is not None:
+        notes.append(f"the GPs' hyperparameters were fitted to {len(sample)} of the {len(X)} rows, drawn at random.")
+        model = fit(starts=states, refit=False)
+    if cache is not None:
+        cache.save(CachedFit(key, states))
+    return model

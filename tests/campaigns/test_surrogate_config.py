@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import campaigns.config as config_module
-import campaigns.propose as propose_module
+import campaigns.surrogate_builders as builders_module
 from campaigns import Campaign, load_config
 from design import InputError
 from surrogates import EmaxMean
@@ -149,13 +149,13 @@ def test_binary_outcome_values_must_be_0_or_1(tmp_path):
 
 def capture_gp_fits(monkeypatch) -> list[dict]:
     calls: list[dict] = []
-    real = propose_module.fit_outcome_models
+    real = builders_module.fit_outcome_models
 
     def spy(*args, **kwargs):
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(propose_module, "fit_outcome_models", spy)
+    monkeypatch.setattr(builders_module, "fit_outcome_models", spy)
     return calls
 
 
