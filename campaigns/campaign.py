@@ -20,6 +20,8 @@ from campaigns.model_cache import ModelCache
 from campaigns.propose import FAILED, make_proposals
 from campaigns.storage import Store
 from design import InputError, limits_hold, validate_designs
+from design.errors import shown
+from design.validation import not_a_number, to_numbers
 
 CONFIG_FILE = "config.yaml"
 DB_FILE = "campaign.db"
@@ -54,6 +56,8 @@ class Campaign:
         """Create a new campaign directory; refuses to touch an existing campaign."""
         path = Path(path)
         cfg = load_config(config)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path}: is a file, not a directory. Choose a new or empty directory for the campaign.")
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
             raise InputError(f"{path}: a campaign already exists there. Open it, or choose another directory.")
         if path.exists() and any(path.iterdir()):
@@ -64,9 +68,14 @@ class Campaign:
             (path / CONFIG_FILE).write_text(dump_config(cfg))
             store = Store.create(path / DB_FILE)
             store.log("create", {"name": cfg.name})
-        except BaseException:
+        except BaseException as error:
             if made:
                 shutil.rmtree(path, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise InputError(
+                    f"{path}: cannot create the campaign there ({error.strerror or error}). Choose a directory "
+                    "you can write to, whose parent folders are directories."
+                ) from None
             raise
         return cls(path, cfg, store)
 
@@ -78,7 +87,9 @@ class Campaign:
             raise InputError(
                 f"{path}: not a Valley campaign (no {CONFIG_FILE} and {DB_FILE}). Create one with `valley init`."
             )
-        return cls(path, load_config(path / CONFIG_FILE), Store(path / DB_FILE))
+        store = Store(path / DB_FILE)
+        store.check()
+        return cls(path, load_config(path / CONFIG_FILE), store)
 
     # -- data in ---------------------------------------------------------------------------
 
@@ -95,11 +106,12 @@ class Campaign:
         cfg = self.config
         weight = cfg.weight_column
         known = set(cfg.parameter_names) | set(cfg.outcomes) | {FAILED, weight}
+        _check_shape(df, source)
         for column in df.columns:
-            if column not in known:
+            if not isinstance(column, str) or column not in known:
                 raise InputError(
-                    f"{source}: column {column!r} is neither a parameter nor an outcome of this campaign. "
-                    f"Rename it to one of {sorted(known)} or remove it."
+                    f"{source}: column {shown(column)} is neither a parameter nor an outcome of this campaign. "
+                    f"Rename it to one of {shown(sorted(known), 300)} or remove it."
                 )
         for name in cfg.outcomes:
             if name not in df.columns:
@@ -149,20 +161,25 @@ class Campaign:
             pool = pool[feasible & ~pool.duplicated().to_numpy()]  # a design listed twice is one choice
             if pool.empty:
                 raise InputError("candidates: no row satisfies the campaign's constraints. Check the pool.")
-        measured = self.measurements
-        seed = self._next_seed()
-        # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
-        # seed it for this call only, so the same seed and data give the same proposals.
-        with torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
-            torch.manual_seed(seed)
-            proposal = make_proposals(
-                self.config, measured, self.open_proposals, n, pool, seed, cache=ModelCache(self.path)
-            )
-        if candidates is not None and not feasible.all():
-            proposal.notes.insert(0, f"candidates: skipped {int((~feasible).sum())} row(s) that break a constraint.")
-        table = proposal.table
-        rows = [_plain(r) for r in table.to_dict("records")]
-        batch_id = self.store.add_batch(proposal.method, proposal.notes, rows)
+        # One proposer at a time per campaign: concurrent callers (lab members, robots) each see the
+        # batches recorded before theirs as pending, so no two batches repeat a design.
+        with self.store.proposing():
+            measured = self.measurements
+            seed = self._next_seed()
+            # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
+            # seed it for this call only, so the same seed and data give the same proposals.
+            with torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
+                torch.manual_seed(seed)
+                proposal = make_proposals(
+                    self.config, measured, self.open_proposals, n, pool, seed, cache=ModelCache(self.path)
+                )
+            if candidates is not None and not feasible.all():
+                proposal.notes.insert(
+                    0, f"candidates: skipped {int((~feasible).sum())} row(s) that break a constraint."
+                )
+            table = proposal.table
+            rows = [_plain(r) for r in table.to_dict("records")]
+            batch_id = self.store.add_batch(proposal.method, proposal.notes, rows)
         table.attrs.update(method=proposal.method, notes=proposal.notes, batch_id=batch_id)
         return table
 
@@ -238,22 +255,36 @@ class Campaign:
         return self.config.seed + self.store.count_batches()
 
 
+def _check_shape(df: object, source: str) -> None:
+    """A table of measurements: a DataFrame with distinct column names and distinct row labels."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{source}: measurements must be a pandas DataFrame. Got {type(df).__name__} instead.")
+    repeated = df.columns[df.columns.duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"{source}: column {shown(repeated[0])} appears more than once. Give every column its own name."
+        )
+    repeated = df.index[df.index.duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"{source}: row label {shown(repeated[0])} appears more than once (messages name rows by the index). "
+            "Give every row its own label, e.g. with df.reset_index(drop=True)."
+        )
+
+
 def _numeric_outcomes(df: pd.DataFrame, source: str) -> pd.DataFrame:
     out = {}
     for name in df.columns:
         col = df[name]
-        numbers = pd.to_numeric(col, errors="coerce")
-        text = numbers.isna() & col.notna() & (col.astype(str).str.strip() != "")
-        if text.any():
-            row = col.index[text.argmax()]
+        numbers, text = to_numbers(col)
+        bad = text | np.isinf(numbers.to_numpy())
+        if bad.any():
+            row = col.index[bad.argmax()]
             raise InputError(
-                f"{source}, row {row}, column {name!r}: {col[row]!r} is not a number. "
-                "Enter a number, or leave the cell empty for a failed run."
+                f"{source}, row {row}, column {shown(name)}: {not_a_number(col[row])}. "
+                "Enter a finite number, or leave the cell empty for a failed run."
             )
-        if np.isinf(numbers.astype(float)).any():
-            row = col.index[np.isinf(numbers.astype(float)).argmax()]
-            raise InputError(f"{source}, row {row}, column {name!r}: infinite value. Enter a finite number.")
-        out[name] = numbers.astype(float)
+        out[name] = numbers
     return pd.DataFrame(out, index=df.index)
 
 
@@ -272,16 +303,21 @@ def _check_binary(df: pd.DataFrame, source: str) -> None:
 
 def _trust_weights(col: pd.Series, source: str, name: str) -> pd.Series:
     """Parse the optional trust-weight column: positive numbers, empty meaning 1."""
-    numbers = pd.to_numeric(col, errors="coerce").astype(float)
-    empty = col.isna() | (col.astype(str).str.strip() == "")
-    bad = (numbers.isna() & ~empty) | ~np.isfinite(numbers.fillna(1.0)) | (numbers <= 0)
+    numbers, text = to_numbers(col)
+    bad = text | ~np.isfinite(numbers.fillna(1.0).to_numpy()) | (numbers <= 0).to_numpy()
     if bad.any():
-        row = col.index[bad.to_numpy().argmax()]
+        row = col.index[bad.argmax()]
         raise InputError(
-            f"{source}, row {row}, column {name!r}: {col[row]!r} is not a positive number. Enter a trust weight "
+            f"{source}, row {row}, column {name!r}: {_not_positive(col[row])}. Enter a trust weight "
             "> 0 (1 = a measurement as trusted as any; 0.25 counts as twice the noise sd), or leave it empty for 1."
         )
     return numbers.fillna(1.0)
+
+
+def _not_positive(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return not_a_number(value)  # "True is a yes/no value, not a number"
+    return f"{shown(value)} is not a positive number"
 
 
 def _failed_flags(col: pd.Series, source: str) -> pd.Series:
@@ -293,7 +329,7 @@ def _failed_flags(col: pd.Series, source: str) -> pd.Series:
     if bad.any():
         row = col.index[bad.argmax()]
         raise InputError(
-            f"{source}, row {row}, column {FAILED!r}: {col[row]!r} is not yes/no. Use 1/0, true/false or yes/no."
+            f"{source}, row {row}, column {FAILED!r}: {shown(col[row])} is not yes/no. Use 1/0, true/false or yes/no."
         )
     return text.map(words).astype(bool)
 

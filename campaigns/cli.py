@@ -10,28 +10,22 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from campaigns.console import err, out, progress_line, say, table_of
+from campaigns.console import OneLineErrors, err, out, progress_line, say, set_debug, table_of
+from campaigns.console import fail as _fail
 from campaigns.design_cli import design
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Valley: propose the next experiments of a design campaign, safely.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_state = {"debug": False}
 
 
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
-    _state["debug"] = debug
-
-
-def _fail(error: Exception) -> None:
-    if _state["debug"]:
-        raise error
-    say("error", "bold red", str(error))
-    raise typer.Exit(1)
+    set_debug(debug)
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -98,6 +92,7 @@ def propose(
     Example: valley propose runs/np -n 4 -o next.csv
     """
     from campaigns import Campaign
+    from campaigns.export import write_table
     from data import read_table
 
     try:
@@ -116,7 +111,7 @@ def propose(
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
             proposals = proposals.rename_axis("candidate_row").reset_index()
-        proposals.to_csv(output, index=False)
+        write_table(proposals, output)
         out.print(f"Wrote {escape(str(output))}.")
 
 
@@ -179,15 +174,20 @@ def report(
 @app.command()
 def export(
     directory: Path = typer.Argument(..., help="Campaign directory."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="CSV file (default: standard output)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="CSV file, or .xlsx for Excel (default: CSV on standard output)."
+    ),
 ) -> None:
     """Export measurements and proposals as one CSV (column `record` tells which is which).
+
+    Text cells that start with =, +, - or @ get a leading ' so that spreadsheets do not run them as formulas.
 
     Example: valley export runs/np -o everything.csv
     """
     import pandas as pd
 
     from campaigns import Campaign
+    from campaigns.export import write_table
 
     try:
         camp = Campaign.open(directory)
@@ -197,10 +197,8 @@ def export(
         [camp.measurements.assign(record="measurement"), camp.proposals.assign(record="proposal")], ignore_index=True
     )
     both = both[["record"] + [c for c in both.columns if c != "record"]]
-    if output is None:
-        both.to_csv(sys.stdout, index=False)
-    else:
-        both.to_csv(output, index=False)
+    write_table(both, output or sys.stdout)  # text cells that start like a formula get a leading '
+    if output is not None:
         out.print(f"Wrote {len(both)} rows to {escape(str(output))}.")
 
 

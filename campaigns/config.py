@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from design import InputError, Objective, Parameter, SafetyLimit, SearchSpace
+from design.errors import shown
 from design.parameters import CategoricalParameter
 
 # Columns Valley adds to the tables it returns; parameters and outcomes may not use these names.
@@ -34,12 +35,14 @@ RESERVED_NAMES = frozenset(
 
 TRUST_WEIGHT = "weight"  # optional measurement column: trust in each row (scales its noise); see `weight_column`
 AUTO_ENSEMBLE_ROWS = 2000  # `surrogate.kind: auto` picks the neural ensemble above this many measurements
+MAX_SEED = 2**32 - 1  # seeds go to torch and numpy generators; each batch adds one
+MIN_ROOM = 1e-6  # linear constraints must leave a ball this wide (ranges scaled to [0, 1]); see `SearchSpace.room`
 
 
 class MeanConfig(BaseModel):
     """A mechanistic prior mean for one outcome's GP; the GP then learns the discrepancy from it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["emax", "linear", "constant"]
     input: str | None = None  # emax: the saturating parameter (e.g. a dose)
@@ -49,7 +52,7 @@ class MeanConfig(BaseModel):
 class PhysicsConfig(BaseModel):
     """A built-in physics penalty term of the neural ensemble (see `surrogates.physics`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["monotonic", "bounded", "saturating"]
     input: str | None = None  # monotonic, saturating: the parameter
@@ -69,7 +72,7 @@ class SurrogateConfig(BaseModel):
     to the ensemble.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: Literal["gp", "ensemble", "auto"] = "gp"
     members: int = Field(5, ge=1, le=64)
@@ -90,7 +93,7 @@ class AcquisitionConfig(BaseModel):
     Unset, `num_restarts` and `raw_samples` depend on the space (`effort`).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     num_restarts: int | None = Field(None, ge=1, le=64)
     raw_samples: int | None = Field(None, ge=8, le=8192)
@@ -117,10 +120,10 @@ class CampaignConfig(BaseModel):
         ...     "objectives": [{"name": "y", "goal": "maximize"}]})
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     parameters: list[Parameter] = Field(min_length=1)
     constraints: list[str] = []
     objectives: list[CampaignObjective] = Field(min_length=1)
@@ -133,23 +136,23 @@ class CampaignConfig(BaseModel):
     def _check_names(self) -> CampaignConfig:
         params = [p.name for p in self.parameters]
         if len(set(params)) != len(params):
-            raise ValueError(f"parameters must have distinct names. Got {params} instead.")
+            raise ValueError(f"parameters must have distinct names. Got {shown(params, 200)} instead.")
         objectives = [o.name for o in self.objectives]
         if len(set(objectives)) != len(objectives):
-            raise ValueError(f"objectives must have distinct names. Got {objectives} instead.")
+            raise ValueError(f"objectives must have distinct names. Got {shown(objectives, 200)} instead.")
         if self.safety_mode == "safe_set" and not self.safety:
             raise ValueError("safety_mode safe_set needs at least one safety limit. Add one or use probabilistic.")
         noise = {}
         for goal in [*self.objectives, *self.safety]:
             if goal.noise_sd is not None and noise.setdefault(goal.name, goal.noise_sd) != goal.noise_sd:
-                raise ValueError(f"outcome {goal.name!r} has two different noise_sd values. Give one.")
+                raise ValueError(f"outcome {shown(goal.name)} has two different noise_sd values. Give one.")
         for name in self.outcomes:
             if name in params:
-                raise ValueError(f"outcome {name!r} is also a parameter. Rename one of them.")
+                raise ValueError(f"outcome {shown(name)} is also a parameter. Rename one of them.")
         for name in params + self.outcomes:
             if name in RESERVED_NAMES or name.endswith(("_mean", "_sd")):
                 raise ValueError(
-                    f"{name!r} is a name Valley uses for its own columns ({', '.join(sorted(RESERVED_NAMES))}, "
+                    f"{shown(name)} is a name Valley uses for its own columns ({', '.join(sorted(RESERVED_NAMES))}, "
                     "*_mean, *_sd). Rename it."
                 )
         for i, constraint in enumerate(self.constraints):
@@ -157,9 +160,34 @@ class CampaignConfig(BaseModel):
                 SearchSpace(self.parameters, [constraint])
             except (InputError, ValueError) as err:
                 raise ValueError(f"constraints[{i}]: {err}") from None
+        self._check_room()
         self._check_binary()
         self._check_surrogate()
         return self
+
+    def _check_room(self) -> None:
+        """Refuse linear constraints that no design satisfies, or that leave only a sliver of the space."""
+        if not self.constraints:
+            return
+        room = SearchSpace(self.parameters, self.constraints).room()
+        if room is not None and room >= MIN_ROOM:
+            return
+        if room is None:
+            for i, constraint in enumerate(self.constraints):
+                if SearchSpace(self.parameters, [constraint]).room() is None:
+                    raise ValueError(
+                        f"constraints[{i}] {shown(constraint, 120)} cannot hold for any design within the parameters' "
+                        "bounds. Fix the constraint or widen the bounds."
+                    )
+            raise ValueError(
+                f"no design satisfies all {len(self.constraints)} constraints together within the parameters' bounds. "
+                "Loosen a constraint or widen the bounds."
+            )
+        raise ValueError(
+            f"the constraints leave designs only in a sliver thinner than {MIN_ROOM:g} of the parameters' ranges "
+            "(or a single point), too thin to search. Narrow the bounds to the region the constraints allow, or "
+            "loosen the constraints."
+        )
 
     def _check_binary(self) -> None:
         binary = self.binary_outcomes
@@ -319,28 +347,47 @@ def load_config(source: str | Path | dict[str, Any]) -> CampaignConfig:
         InputError: one line naming the file, the field and the fix.
     """
     where = "config"
+    if not isinstance(source, dict | str | Path):
+        raise InputError(
+            f"config must be the path of a campaign YAML file or a dict of its fields. Got {type(source).__name__} "
+            "instead."
+        )
     if not isinstance(source, dict):
-        where = str(source)
+        where = str(source) if str(source).isprintable() else shown(str(source))  # one line, even for odd names
         path = Path(source)
         if not path.is_file():
             raise InputError(f"{where}: no such file. Give the path of a campaign YAML file.")
-        try:
-            source = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(err, "problem", None) or "cannot be parsed"
-            raise InputError(f"{where}: broken YAML{line}: {problem}. Fix the syntax there.") from None
-        if not isinstance(source, dict):
-            raise InputError(
-                f"{where}: expected a mapping of fields (name, parameters, ...). Got {type(source).__name__}."
-            )
+        source = _read_yaml(path, where)
     try:
         return CampaignConfig.model_validate(source)
     except ValidationError as err:
         errors = err.errors()
         more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
         raise InputError(f"{where}: {_describe(errors[0])}{more}") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply to read. Write the config as in the README.") from None
+
+
+def _read_yaml(path: Path, where: str) -> dict[str, Any]:
+    """The mapping in a YAML file; `InputError` (starting with `where`) naming the line of a syntax error."""
+    try:
+        source = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "cannot be parsed"
+        raise InputError(f"{where}: broken YAML{line}: {problem}. Fix the syntax there.") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 text. Save the config as a UTF-8 YAML file.") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply to read. Write the config as in the README.") from None
+    except (ValueError, OverflowError) as err:  # e.g. a number YAML cannot convert
+        raise InputError(f"{where}: cannot be read as YAML ({shown(str(err))}). Fix the file.") from None
+    except OSError as err:
+        raise InputError(f"{where}: cannot be read ({err.strerror or err}). Check the file's permissions.") from None
+    if not isinstance(source, dict):
+        raise InputError(f"{where}: expected a mapping of fields (name, parameters, ...). Got {type(source).__name__}.")
+    return source
 
 
 def dump_config(config: CampaignConfig) -> str:
@@ -348,10 +395,16 @@ def dump_config(config: CampaignConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
+def _plain_key(key: object) -> bool:
+    """A field name that reads well as written in a message: printable, short, not empty."""
+    text = str(key)
+    return 0 < len(text) <= 40 and text.isprintable() and text.strip() == text
+
+
 def _describe(error: Any) -> str:
     """One pydantic error as `field.path problem`."""
     tags = {"continuous", "integer", "categorical"}
-    parts = [p for p in error["loc"] if p not in tags]
+    parts = [p if isinstance(p, int) or _plain_key(p) else shown(str(p), 40) for p in error["loc"] if p not in tags]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     msg = str(error["msg"]).removeprefix("Value error, ")
     if not loc:
@@ -364,9 +417,8 @@ def _describe(error: Any) -> str:
     if kind == "union_tag_not_found":
         return f"{loc}.type is missing. Add type: continuous, integer or categorical."
     if kind == "union_tag_invalid":
-        return (
-            f"{loc}.type must be one of continuous, integer, categorical. Got {error['input'].get('type')!r} instead."
-        )
+        got = shown(error["input"].get("type"))
+        return f"{loc}.type must be one of continuous, integer, categorical. Got {got} instead."
     if kind == "value_error":
         return f"{loc} {msg}" if msg.startswith("must") else f"{loc}: {msg}"
-    return f"{loc}: {msg}. Got {error.get('input')!r} instead."
+    return f"{loc}: {msg}. Got {shown(error.get('input'))} instead."

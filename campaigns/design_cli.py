@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from campaigns.console import say, table_of
+from campaigns.console import fail, say, table_of
 
 _out = Console(soft_wrap=True, width=200)  # wide tables stay readable when piped
 
@@ -39,19 +39,19 @@ def design(
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
+    from campaigns.export import write_table
     from design import InputError
 
     try:
         designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator)
     except InputError as e:
-        say("error", "bold red", str(e))
-        raise typer.Exit(1) from None
+        fail(e)
     for note in designs_df.attrs["notes"]:
         say("note", "yellow", note)
     title = f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}"
     _out.print(table_of(designs_df, title))
     if output is not None:
-        designs_df.to_csv(output, index=False)
+        write_table(designs_df, output)
         _out.print(f"Wrote {escape(str(output))}.")
 
 

@@ -7,12 +7,22 @@ The contract:
   all, and concurrent writers (two `valley add` at once) queue on SQLite's lock instead of
   overwriting each other. Duplicate detection happens inside the same transaction.
 - Rows are stored as JSON objects of plain values (no pickle), so any SQLite client can read them.
+- A writer that finds the campaign locked says so (a warning of the `valley` logger) and waits
+  up to `LOCK_TIMEOUT` seconds; while it holds the lock, `<db>.holder` names it (process, command,
+  time), so that a waiting writer can say who holds the campaign. Every SQLite error (locked,
+  damaged, not a campaign) reaches the caller as one `InputError` line naming the file.
+- `proposing()` serializes proposals: one `propose` at a time computes and records its batch, so
+  concurrent callers see each other's batches as pending.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -20,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from design import InputError
+
+LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process's write lock before giving up
+LOCK_NOTICE = 2.0  # seconds of waiting before the wait is announced
+PROPOSE_TIMEOUT = 1800.0  # seconds a `propose` waits for another one on the same campaign
+TABLES = ("measurements", "batches", "proposals", "events")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -50,6 +67,30 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
+    @property
+    def holder_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".holder")
+
+    def check(self) -> None:
+        """Raise `InputError` unless the file is a readable Valley campaign database (reads only)."""
+        if self.path.stat().st_size == 0:
+            raise InputError(
+                f"{self.path}: the campaign database is empty (0 bytes), so its records are lost. Restore "
+                "campaign.db from a backup; Valley left the file as it was."
+            )
+        with self._errors():
+            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
+            try:
+                found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        missing = [t for t in TABLES if t not in found]
+        if missing:
+            raise InputError(
+                f"{self.path}: not a Valley campaign database (no table {missing[0]!r}). Restore campaign.db "
+                "from a backup; Valley left the file as it was."
+            )
+
     @classmethod
     def create(cls, path: str | Path) -> Store:
         store = cls(path)
@@ -62,18 +103,124 @@ class Store:
         return store
 
     @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as one `InputError` line naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            text = str(error)
+            if "locked" in text or "busy" in text:
+                raise InputError(
+                    f"{self.path}: the campaign is still locked after {LOCK_TIMEOUT:.0f} s by {self._holder()}. "
+                    "Wait for that command to finish (or stop it), then run this one again."
+                ) from None
+            if "readonly" in text or "unable to open" in text:
+                raise InputError(
+                    f"{self.path}: the campaign database cannot be written ({text}). Check that the file and its "
+                    "folder are writable by you, then run the command again."
+                ) from None
+            raise InputError(
+                f"{self.path}: the campaign database is damaged or not a Valley campaign ({text}). Restore "
+                "campaign.db from a backup; Valley left the file as it was."
+            ) from None
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        with self._errors():
+            conn = sqlite3.connect(self.path, timeout=LOCK_NOTICE, isolation_level=None)
+            try:
+                self._begin(conn)
+                try:
+                    self._write_holder()
+                    yield conn
+                except BaseException:
+                    self.holder_file.unlink(missing_ok=True)
+                    conn.execute("ROLLBACK")
+                    raise
+                self.holder_file.unlink(missing_ok=True)  # before COMMIT: the next holder may write it after
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """`BEGIN IMMEDIATE`; if another process holds the lock, say so and wait up to `LOCK_TIMEOUT`."""
         try:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
                 raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        logging.getLogger("valley").warning(  # shown on stderr unless the caller configures logging
+            f"waiting: {self.path.parent} is locked by {self._holder()}; trying again for up to {LOCK_TIMEOUT:.0f} s..."
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int((LOCK_TIMEOUT - LOCK_NOTICE) * 1000)}")
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _write_holder(self) -> None:
+        try:
+            self.holder_file.write_text(json.dumps({"pid": os.getpid(), "command": _command(), "since": _now()}))
+        except OSError:
+            pass  # only a courtesy to waiting writers
+
+    def _holder(self) -> str:
+        """Who holds the write lock, as `holder_file` tells (best effort)."""
+        try:
+            info = json.loads(self.holder_file.read_text())
+            pid, command, since = int(info["pid"]), str(info["command"]), str(info["since"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process (a running `valley add` or `valley propose`?)"
+        return f"process {pid} (`{command}`, since {since[11:19]} UTC)"
+
+    @contextmanager
+    def proposing(self) -> Iterator[None]:
+        """Hold the campaign's proposal lock: one `propose` at a time computes and records its batch.
+
+        A second caller waits (saying so) until the first has recorded its batch, then sees it as
+        pending. The lock is an advisory `flock` on `<db>.propose-lock`, released by the system if
+        the holder dies; on systems without `fcntl` proposals are not serialized.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        lock_path = self.path.with_name(self.path.name + ".propose-lock")
+        try:
+            handle = open(lock_path, "a+")  # closed by the `with` below
+        except OSError as error:
+            raise InputError(
+                f"{lock_path}: cannot open the campaign's proposal lock ({error.strerror or error}). Check that the "
+                "campaign folder is writable by you."
+            ) from None
+        with handle:
+            waited, deadline = False, time.monotonic() + PROPOSE_TIMEOUT
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    handle.seek(0)
+                    holder = handle.read().strip()[:200] or "another process"
+                    if time.monotonic() > deadline:
+                        raise InputError(
+                            f"{self.path.parent}: {holder} has been proposing for over {PROPOSE_TIMEOUT:.0f} s. "
+                            "Wait for it to finish (or stop it), then run this command again."
+                        ) from None
+                    if not waited:
+                        logging.getLogger("valley").warning(
+                            f"waiting: {holder} is proposing a batch for {self.path.parent}; this proposal waits "
+                            "for it, so that the two batches differ..."
+                        )
+                        waited = True
+                    time.sleep(0.2)
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"process {os.getpid()} (`{_command()}`, since {_now()[11:19]} UTC)")
+                handle.flush()
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def add_measurements(self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], source: str) -> list[int]:
         """Insert the rows whose fingerprint is not recorded yet; return the positions skipped."""
@@ -129,25 +276,32 @@ class Store:
         return self._table("SELECT id, at, kind, detail AS data FROM events ORDER BY id")
 
     def count_batches(self) -> int:
-        conn = sqlite3.connect(self.path, timeout=60.0)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
-        finally:
-            conn.close()
+        with self._errors():
+            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
+            try:
+                return int(conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
+            finally:
+                conn.close()
 
     def _table(self, sql: str) -> pd.DataFrame:
-        conn = sqlite3.connect(self.path, timeout=60.0)
-        try:
-            cur = conn.execute(sql)
-            names = [c[0] for c in cur.description]
-            records = [dict(zip(names[:-1], r[:-1], strict=True)) | json.loads(r[-1]) for r in cur]
-        finally:
-            conn.close()
+        with self._errors():
+            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
+            try:
+                cur = conn.execute(sql)
+                names = [c[0] for c in cur.description]
+                records = [dict(zip(names[:-1], r[:-1], strict=True)) | json.loads(r[-1]) for r in cur]
+            finally:
+                conn.close()
         return pd.DataFrame.from_records(records, columns=None if records else names[:-1])
 
 
 def _log(conn: sqlite3.Connection, at: str, kind: str, detail: dict[str, Any]) -> None:
     conn.execute("INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (at, kind, json.dumps(detail)))
+
+
+def _command() -> str:
+    """This process's command line, shortened (for the lock holder's name)."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:120] if sys.argv else "python"
 
 
 def _now() -> str:

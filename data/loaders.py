@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -45,7 +46,9 @@ def read_table(path: str | Path, sheet: str | int = 0) -> pd.DataFrame:
             f"Got {path.suffix or 'no extension'!r} instead. Save the table as CSV or Excel."
         )
     if extension == ".csv":
+        _check_separator(path)
         table_df, header = _read_csv(path)
+        _check_short_rows(path, table_df)
     else:
         table_df, header = _read_excel(path, sheet)
     names = [name.strip() for name in header]
@@ -71,17 +74,62 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
     except pd.errors.ParserWarning:
         raise DataFileError(
             f"Data file `{path}` has rows with more fields than the header has names. "
-            "Give every row as many comma-separated fields as the header."
+            "Give every row as many comma-separated fields as the header (a decimal comma, as in 1,5, splits a "
+            "number in two: write 1.5)."
         ) from None
     except pd.errors.ParserError as error:
         detail = str(error).strip().replace("\n", " ")
         raise DataFileError(
             f"Data file `{path}` is not a well-formed CSV table ({detail}). "
-            "Give every row as many comma-separated fields as the header."
+            "Give every row as many comma-separated fields as the header (a decimal comma, as in 1,5, splits a "
+            "number in two: write 1.5)."
         ) from None
     except UnicodeDecodeError:
         raise DataFileError(f"Data file `{path}` is not UTF-8 text. Save it as a UTF-8 CSV file.") from None
     return table_df, _header(header_df, table_df)
+
+
+def _check_separator(path: Path) -> None:
+    """A header line without commas but with `;`, a tab or `|`: the file uses another separator."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline(100_000).strip()
+    except OSError:
+        return  # pandas reports it
+    if "," in header:
+        return
+    for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+        if separator in header:
+            raise DataFileError(
+                f"Data file `{path}` separates its fields with {name}, not commas (its header reads as one column, "
+                f"{_cut(header)}). Save it as a comma-separated CSV with decimal points (1.5, not 1,5)."
+            )
+
+
+def _check_short_rows(path: Path, table_df: pd.DataFrame) -> None:
+    """Refuse rows with fewer fields than the header, as rows with more are refused.
+
+    pandas fills missing trailing fields with NaN, which would turn a cut-off row into a failed
+    run; an empty field (`1,2,,`) is the way to write a missing value.
+    """
+    if table_df.shape[1] < 2 or not table_df.iloc[:, -1].isna().any():
+        return
+    width = table_df.shape[1]
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        records = (r for r in csv.reader(handle) if r)  # pandas skips blank lines too
+        next(records, None)  # the header
+        for row, fields in enumerate(records, start=2):
+            if len(fields) < width:
+                raise DataFileError(
+                    f"Data file `{path}`, row {row}: {len(fields)} field(s), but the header has {width} names. Give "
+                    "every row as many comma-separated fields as the header; leave a field empty (as in `1,2,,`) "
+                    "for a missing value."
+                )
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """`text` quoted for a message, cut to about `limit` characters (`data` does not depend on `design`)."""
+    return repr(text) if len(text) <= limit else f"{text[: limit - 4]!r}... ({len(text):,} characters)"
 
 
 def _read_excel(path: Path, sheet: str | int) -> tuple[pd.DataFrame, list[str]]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Objective(BaseModel):
     """An outcome to maximize, minimize, or bring to a `target` value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     goal: Literal["maximize", "minimize", "target"] = "maximize"
@@ -42,7 +42,7 @@ class Objective(BaseModel):
 class SafetyLimit(BaseModel):
     """An outcome that must stay in `[lower, upper]`, with probability at least `confidence`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     lower: float | None = None

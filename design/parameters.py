@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from design.errors import shown
+
 
 class _Parameter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,8 +49,14 @@ class IntegerParameter(_Parameter):
     def _check_bounds(cls, v: object) -> object:
         v = _check_bounds(v)
         if any(float(b) != int(float(b)) for b in v):  # type: ignore[union-attr]
-            raise ValueError(f"bounds of an integer parameter must be whole numbers. Got {v} instead.")
-        return [int(float(b)) for b in v]  # type: ignore[union-attr]
+            raise ValueError(f"bounds of an integer parameter must be whole numbers. Got {shown(v)} instead.")
+        low, high = (int(float(b)) for b in v)  # type: ignore[union-attr]
+        if high - low >= MAX_LEVELS:
+            raise ValueError(
+                f"of an integer parameter may span at most {MAX_LEVELS:,} values. Got {shown(v)} instead. "
+                "Declare it continuous (type: continuous) instead."
+            )
+        return [low, high]
 
 
 class CategoricalParameter(_Parameter):
@@ -61,10 +69,10 @@ class CategoricalParameter(_Parameter):
     @classmethod
     def _check_values(cls, v: object) -> object:
         if not isinstance(v, list | tuple) or len(v) < 2:
-            raise ValueError(f"must be a list of at least two values. Got {v!r} instead.")
+            raise ValueError(f"must be a list of at least two values. Got {shown(v)} instead.")
         values = [str(x) for x in v]
         if len(set(values)) != len(values):
-            raise ValueError(f"must not repeat a value. Got {values} instead.")
+            raise ValueError(f"must not repeat a value. Got {shown(values)} instead.")
         return values
 
 
@@ -98,15 +106,27 @@ class SequenceParameter(_Parameter):
 Parameter = Annotated[ContinuousParameter | IntegerParameter | CategoricalParameter, Field(discriminator="type")]
 
 
+MIN_WIDTH = 1e-200  # narrower bounds than this (or than 1e-9 of their size) lose the encoding's precision
+MAX_LEVELS = 1_000_000  # an integer parameter with more values is better declared continuous
+
+
 def _check_bounds(v: object) -> object:
-    ok = isinstance(v, list | tuple) and len(v) == 2
+    ok = isinstance(v, list | tuple) and len(v) == 2 and not any(isinstance(b, bool) for b in v)
     if ok:
         try:
             low, high = float(v[0]), float(v[1])  # type: ignore[index]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ok = False
         else:
             ok = math.isfinite(low) and math.isfinite(high) and low < high
     if not ok:
-        raise ValueError(f"must be [low, high] with low < high. Got {v!r} instead.")
+        raise ValueError(
+            f"must be [low, high] with low < high, two finite numbers (within +-1.8e308). Got {shown(v)} instead."
+        )
+    width = high - low
+    if not math.isfinite(width) or width < max(MIN_WIDTH, 1e-9 * max(abs(low), abs(high))):
+        raise ValueError(
+            f"must be [low, high] with high - low at least 1e-9 of their size and at least {MIN_WIDTH:g}. Got "
+            f"{shown(v)} instead. Express the parameter in a unit where its range is an ordinary number."
+        )
     return v

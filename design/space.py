@@ -231,6 +231,43 @@ class SearchSpace:
             X[:, start : start + L * A] = hot.reshape(-1, L * A)
         return X
 
+    def room(self) -> float | None:
+        """How much room the linear constraints leave: None if no design satisfies them all.
+
+        Otherwise the radius, in encoded coordinates (each range scaled to [0, 1]; integers
+        relaxed to real values), of the largest ball inside the inequality constraints (and
+        equalities) of a feasible design, capped at 1. A tiny radius means the designs that
+        satisfy the constraints form a sliver too thin to search. Solved as a small LP with
+        scipy's `linprog` (the Chebyshev center).
+        """
+        from scipy.optimize import linprog
+
+        inequalities, equalities = self.botorch_constraints()
+        if not inequalities and not equalities:
+            return 1.0
+        k = len(self.scalars)
+
+        def rows(constraints: list[BotorchConstraint], sign: float) -> tuple[np.ndarray, np.ndarray]:
+            A, b = np.zeros((len(constraints), k + 1)), np.zeros(len(constraints))
+            for r, (indices, coefficients, rhs) in enumerate(constraints):
+                norm = float(coefficients.abs().max())  # rows scaled to unit size: tolerances mean the same
+                A[r, indices.numpy()] = sign * coefficients.numpy() / norm
+                b[r] = sign * rhs / norm
+                A[r, k] = float(np.linalg.norm(A[r, :k])) if sign < 0 else 0.0
+            return A, b
+
+        A_ub, b_ub = rows(inequalities, -1.0) if inequalities else (None, None)
+        A_eq, b_eq = rows(equalities, 1.0) if equalities else (None, None)
+        high = self.bounds[1, :k].tolist()
+        cost = np.zeros(k + 1)
+        cost[k] = -1.0  # maximize the radius
+        result = linprog(
+            cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=[(0.0, h) for h in high] + [(0.0, 1.0)]
+        )
+        if result.status == 2:  # infeasible
+            return None
+        return float(result.x[k]) if result.status == 0 else 0.0
+
     def _checked(self, c: LinearConstraint) -> LinearConstraint:
         for name in c.coefficients:
             p = self.parameters[self.names.index(name)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from design.errors import InputError
+from design.errors import InputError, shown
 from design.parameters import CategoricalParameter, IntegerParameter
 from design.space import SearchSpace
 
@@ -44,16 +44,16 @@ def validate_designs(space: SearchSpace, df: pd.DataFrame, source: str) -> tuple
                     source,
                     row,
                     p.name,
-                    f"{values[row]!r} is not one of {list(p.values)}",
+                    f"{shown(values[row])} is not one of {shown(list(p.values), 200)}",
                     "Fix the spelling or add the value to the parameter's list in the config.",
                 )
             out[p.name] = values
             continue
-        numbers = pd.to_numeric(col, errors="coerce")
-        bad = numbers.isna() | ~np.isfinite(numbers.astype(float))
+        numbers, text = to_numbers(col)
+        bad = text | ~np.isfinite(numbers)
         if bad.any():
             row = col.index[bad.argmax()]
-            _fail(source, row, p.name, f"{col[row]!r} is not a number", "Enter a number.")
+            _fail(source, row, p.name, not_a_number(col[row]), "Enter a number.")
         low, high = p.bounds
         bad = (numbers < low) | (numbers > high)
         if bad.any():
@@ -81,5 +81,54 @@ def validate_designs(space: SearchSpace, df: pd.DataFrame, source: str) -> tuple
     return clean, warnings
 
 
+def to_numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The cells of `col` as floats (empty cells NaN), and the mask of non-empty cells that are not numbers.
+
+    A number is an int or float, or text that reads as one (` 2.5 `, `1e-3`); booleans, dates and
+    other objects are not numbers. Too large a number reads as +-inf.
+    """
+    dtype = col.dtype
+    numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    if numeric and not pd.api.types.is_complex_dtype(dtype):
+        return col.astype(float), np.zeros(len(col), dtype=bool)
+    values = [_number(v) for v in col.astype(object)]
+    numbers = pd.Series([np.nan if v is None else v for v in values], index=col.index, dtype=float)
+    return numbers, np.array([v is None for v in values], dtype=bool)
+
+
+def not_a_number(value: object) -> str:
+    """Why a cell is not a usable number, for a message."""
+    if isinstance(value, bool | np.bool_):
+        return f"{value} is a yes/no value, not a number"
+    number = _number(value)
+    if number is not None and number == number:
+        return f"{shown(value)} is infinite or too large (beyond +-1.8e308)"
+    return f"{shown(value)} is not a number"
+
+
+def _number(value: object) -> float | None:
+    """A cell as a float (NaN if empty), or None if it is not a number."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return np.nan
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        try:
+            return float(value)
+        except OverflowError:
+            return float("inf") if value > 0 else float("-inf")
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return np.nan
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
 def _fail(source: str, row: object, column: str, problem: str, fix: str) -> None:
-    raise InputError(f"{source}, row {row}, column {column!r}: {problem}. {fix}")
+    raise InputError(f"{source}, row {row}, column {shown(column)}: {problem}. {fix}")

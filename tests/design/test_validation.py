@@ -91,7 +91,7 @@ def test_text_in_a_number_column():
 
 
 def test_infinite_number():
-    assert "row 3, column 'size': inf is not a number" in failure(_with("size", 3, np.inf))
+    assert "row 3, column 'size': inf is infinite or too large" in failure(_with("size", 3, np.inf))
 
 
 def test_value_out_of_bounds():
