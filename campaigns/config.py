@@ -102,10 +102,12 @@ class AcquisitionConfig(BaseModel):
     def effort(self, mixed: bool) -> tuple[int, int]:
         """`(num_restarts, raw_samples)`: as set, else 3 and 64, or 8 and 256 on a `mixed` space.
 
-        A space with integer or categorical parameters goes to botorch's alternating optimizer,
-        which starts each restart at a random design and walks the discrete levels from there:
-        it needs more starts to cover the combinations. On the nanoparticle benchmark (5 seeds)
-        the median best safe activation went from 6.21 to 6.76 with them.
+        They were chosen for botorch's alternating optimizer, which starts each restart at a
+        random design and walks the discrete levels from there, so it needs more starts to cover
+        the combinations (on the nanoparticle benchmark, 5 seeds, the median best safe
+        activation went from 6.21 to 6.76 with them). The batched optimizer that now handles
+        spaces with at most `design.mixed.MAX_COMBINATIONS` combinations shares `raw_samples`
+        among the combinations and starts from the best of each plus `num_restarts` more.
         """
         restarts, raw = (8, 256) if mixed else (3, 64)
         return self.num_restarts or restarts, self.raw_samples or raw

@@ -16,6 +16,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from design.goals import Objective, SafetyLimit
+from design.mixed import optimize_mixed
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
 
@@ -127,9 +128,11 @@ def optimize_batch(
 ) -> Tensor:
     """Maximize the acquisition over the space: an `n x d` batch, chosen greedily in sequence.
 
-    Integer and categorical parameters are searched over their exact levels (botorch's
-    alternating discrete/continuous optimizer), and linear constraints are passed through,
-    so every returned row is a valid design.
+    With integer or categorical parameters or linear inequalities, every combination of
+    discrete levels is optimized at once in one batched run (`design.mixed.optimize_mixed`);
+    past `MAX_COMBINATIONS` combinations, or with equalities, botorch's alternating
+    discrete/continuous optimizer searches the exact levels. Either way linear constraints
+    hold, so every returned row is a valid design.
     """
     inequalities, equalities = space.botorch_constraints()
     kwargs = dict(
@@ -141,7 +144,11 @@ def optimize_batch(
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        if space.cat_dims or space.discrete_dims:
+        mixed = space.cat_dims or space.discrete_dims
+        X = optimize_mixed(acqf, space, n, seed, num_restarts, raw_samples) if mixed or inequalities else None
+        if X is not None:
+            return X.detach()
+        if mixed:
             X, _ = optimize_acqf_mixed_alternating(
                 acqf,
                 space.bounds,

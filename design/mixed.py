@@ -1,0 +1,231 @@
+"""Batched acquisition optimization over mixed spaces with linear constraints.
+
+botorch's alternating optimizer walks integer and categorical levels one restart at a time,
+and with a linear constraint every continuous step is an SLSQP run that evaluates the model
+at one design per call: thousands of calls per proposal, where a call on 32 designs costs
+about 1.5 times a call on one (the nanoparticle GPs at 200 rows: 33 vs 22 ms). Here, when
+the space has few enough combinations of discrete levels, every combination is optimized at
+once: the discrete
+parameters are held at each combination's levels, the continuous ones move in one batched
+L-BFGS-B run (botorch's `gen_candidates_scipy` fast path), and linear constraints are met by
+evaluating the acquisition at the Euclidean projection of each design onto the feasible
+polytope (Dykstra's alternating projections), so the optimizer itself sees only a box.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.generation.gen import gen_candidates_scipy
+from torch import Tensor
+
+from design.space import SearchSpace
+
+MAX_COMBINATIONS = 64  # more discrete combinations than this go to botorch's alternating optimizer
+DYKSTRA_STEPS = 30
+RAW_PER_COMBINATION = 16  # fewest raw designs scored per combination (`raw_samples` is shared among them)
+
+
+class PolytopeProjection:
+    """Euclidean projection onto `{lower <= x <= upper, G x >= h, E x = e}`, moving only `free` columns.
+
+    Dykstra's algorithm (Boyle and Dykstra 1986) cycles through the half-spaces, hyperplanes
+    and the box; it converges to the projection of the starting point (alternating
+    projections alone converge to some feasible point, not the nearest). It is written in
+    torch, so gradients flow through it, and it works on any `batch x d` shape. The columns
+    not in `free` (held discrete levels) are constants: a constraint's right-hand side absorbs them.
+    """
+
+    def __init__(self, space: SearchSpace, free: list[int], steps: int = DYKSTRA_STEPS) -> None:
+        inequalities, equalities = space.botorch_constraints()
+        d = space.d
+        self.steps = steps
+        self.free = torch.zeros(d, dtype=torch.double)
+        self.free[free] = 1.0
+        self.lower, self.upper = space.bounds
+        self.rows: list[tuple[Tensor, float, bool]] = []  # (g over every column, h, is_equality): g x >= h or ==
+        for constraints, equality in ((inequalities, False), (equalities, True)):
+            for indices, coefficients, rhs in constraints:
+                g = torch.zeros(d, dtype=torch.double)
+                g[indices] = coefficients.double()
+                self.rows.append((g, float(rhs), equality))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rows)
+
+    def __call__(self, X: Tensor) -> Tensor:
+        if not self.rows:
+            return X
+        free = self.free.to(X)
+        fixed = X * (1.0 - free)
+        targets = []
+        for g, h, equality in self.rows:
+            g = g.to(X)
+            g_free = g * free
+            norm = g_free.square().sum()
+            h_eff = h - (fixed * g).sum(-1, keepdim=True)  # the held columns move the right-hand side
+            targets.append((g_free, norm, h_eff, equality))
+        lower = torch.where(free.bool(), self.lower.to(X), X)
+        upper = torch.where(free.bool(), self.upper.to(X), X)
+        y = X
+        corrections = [torch.zeros_like(X) for _ in range(len(targets) + 1)]
+        for _ in range(self.steps):
+            for k, (g, norm, h_eff, equality) in enumerate(targets):
+                z = y + corrections[k]
+                if norm == 0:  # the constraint names only held columns: nothing to move
+                    y_new = z
+                else:
+                    gap = h_eff - (z * g).sum(-1, keepdim=True)
+                    step = gap if equality else gap.clamp_min(0.0)
+                    y_new = z + step / norm * g
+                corrections[k] = z - y_new
+                y = y_new
+            z = y + corrections[-1]
+            y_new = torch.minimum(torch.maximum(z, lower), upper)
+            corrections[-1] = z - y_new
+            y = y_new
+        return y
+
+    def shrink_into(self, X: Tensor, anchors: Tensor) -> Tensor:
+        """Move each row of `X` toward its feasible anchor until every constraint holds exactly.
+
+        The feasible set is convex and holds both the anchor and (nearly) the row, so the
+        largest `t` in [0, 1] with `anchor + t (x - anchor)` feasible is found per constraint
+        in closed form; Dykstra's few leftover 1e-9s of violation cost a step of that size.
+        """
+        t = torch.ones(X.shape[:-1], dtype=X.dtype)
+        direction = X - anchors
+        for g, h, equality in self.rows:
+            if equality:
+                continue  # equality spaces never reach here (see `optimize_mixed`)
+            slack = (anchors * g).sum(-1) - h  # >= 0 at a feasible anchor
+            change = (direction * g).sum(-1)
+            shrinking = change < 0
+            t = torch.where(shrinking, torch.minimum(t, (slack / -change).clamp(0.0, 1.0)), t)
+        return anchors + t.unsqueeze(-1) * direction
+
+
+class ProjectedAcquisition(AcquisitionFunction):
+    """`acqf(project(X))`: the acquisition of the feasible design nearest to `X`."""
+
+    def __init__(self, acqf: AcquisitionFunction, project: PolytopeProjection) -> None:
+        super().__init__(model=acqf.model)
+        self.acqf = acqf
+        self.project = project
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.acqf(self.project(X))
+
+
+def discrete_combinations(space: SearchSpace) -> tuple[list[int], Tensor] | None:
+    """The discrete columns and every combination of their levels (`k x len(columns)`); None if too many."""
+    levels = {**space.cat_dims, **space.discrete_dims}
+    columns = sorted(levels)
+    count = math.prod(len(levels[i]) for i in columns)
+    if count > MAX_COMBINATIONS:
+        return None
+    if not columns:
+        return columns, torch.zeros(1, 0, dtype=torch.double)
+    grids = [torch.tensor(levels[i], dtype=torch.double) for i in columns]
+    return columns, torch.cartesian_prod(*grids).reshape(count, len(columns))
+
+
+def optimize_mixed(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    n: int,
+    seed: int = 0,
+    num_restarts: int = 8,
+    raw_samples: int = 256,
+    maxiter: int = 200,
+) -> Tensor | None:
+    """`n` designs chosen greedily in sequence, each the best of one batched run over every combination.
+
+    For each pick: `raw_samples // combinations` feasible designs (at least
+    `RAW_PER_COMBINATION`) are drawn, each combination of discrete levels is written into
+    them, and the acquisition is evaluated on all of them at once. The best start of every
+    combination plus the `num_restarts` best starts overall (the designs optimized for the
+    previous pick compete for these) are then optimized together (continuous columns only,
+    through the projection), and the best result becomes pending for the next pick. Returns
+    None where this does not apply (too many combinations, or equality constraints): the
+    caller then uses botorch's alternating
+    optimizer.
+    """
+    found = discrete_combinations(space)
+    if found is None or space.botorch_constraints()[1] or space.sequence_blocks:
+        return None
+    columns, combos = found
+    free = [i for i in range(space.d) if i not in columns]
+    project = PolytopeProjection(space, free)
+    projected = ProjectedAcquisition(acqf, project)
+    base_pending = acqf.X_pending
+    picks: list[Tensor] = []
+    X: Tensor | None = None
+    try:
+        for j in range(n):
+            starts = _starts(acqf, space, columns, combos, raw_samples, num_restarts, seed + j, X)
+            if starts is None:
+                return None
+            # A start whose line search gave up still ends at its best point: botorch's notice (it
+            # forces "always" on it) is recorded here and dropped, not shown.
+            with warnings.catch_warnings(record=True):
+                Z, _ = gen_candidates_scipy(
+                    starts.unsqueeze(1),
+                    projected,
+                    lower_bounds=space.bounds[0],
+                    upper_bounds=space.bounds[1],
+                    options={"maxiter": maxiter},
+                    fixed_features={i: starts[:, i].clone() for i in columns},
+                )
+            X = project(Z.squeeze(1).detach())
+            if project.active:
+                X = project.shrink_into(X, starts)
+            with torch.no_grad():
+                values = acqf(X.unsqueeze(1))
+            picks.append(X[values.argmax()].unsqueeze(0))
+            pending = torch.cat(picks)
+            acqf.set_X_pending(pending if base_pending is None else torch.cat([base_pending, pending]))
+    finally:
+        acqf.set_X_pending(base_pending)
+    return torch.cat(picks)
+
+
+def _starts(
+    acqf: AcquisitionFunction,
+    space: SearchSpace,
+    columns: list[int],
+    combos: Tensor,
+    raw_samples: int,
+    num_restarts: int,
+    seed: int,
+    previous: Tensor | None = None,
+) -> Tensor | None:
+    """Feasible starts: the best raw design of each combination, then the best `num_restarts` overall.
+
+    The `previous` pick's optimized designs (feasible, and often the runners-up of that pick)
+    compete for the `num_restarts` places with the raw designs. None when no raw design stays
+    feasible with any combination written in.
+    """
+    k = combos.shape[0]
+    raw = space.sample(max(RAW_PER_COMBINATION, raw_samples // k), seed=seed)
+    candidates = raw.repeat(k, 1)
+    which = torch.arange(k).repeat_interleave(raw.shape[0])
+    if columns:
+        candidates[:, columns] = combos[which]
+    ok = torch.as_tensor(space.feasible(space.decode(candidates)))  # a constraint may name an integer column
+    candidates, which = candidates[ok], which[ok]
+    if previous is not None:
+        candidates = torch.cat([candidates, previous])
+        which = torch.cat([which, torch.full((len(previous),), -1)])  # in no combination's race
+    if not len(candidates):
+        return None
+    with torch.no_grad():
+        values = torch.cat([acqf(chunk.unsqueeze(1)) for chunk in candidates.split(1024)])
+    order = torch.argsort(values, descending=True)
+    best_of_each = [int(order[which[order] == c][0]) for c in which.unique() if c >= 0]
+    rest = [int(i) for i in order if int(i) not in set(best_of_each)][:num_restarts]
+    return candidates[best_of_each + rest]
