@@ -109,7 +109,13 @@ def fit_bar(n: int, seed: int, weight: float, members: int = 3) -> NeuralEnsembl
         n_members=members,
         network=NetworkSpec(hidden=(32, 32), activation="tanh"),
         training=TrainingOptions(
-            epochs=400, batch_size=32, validation_fraction=0.0, n_collocation=128, lr=3e-3, nll_beta=0.0
+            epochs=400,
+            batch_size=32,
+            validation_fraction=0.0,
+            n_collocation=128,
+            lr=3e-3,
+            nll_beta=0.0,
+            lr_schedule="constant",  # the step size the physics weight was tuned with
         ),
         physics=dem_terms(weight) if weight > 0 else None,
         seed=seed,

@@ -20,6 +20,8 @@ LossFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
 Forward = Callable[[Tensor], Tensor]
 
 MIN_BATCH, MAX_BATCH, ROWS_PER_BATCH = 64, 1024, 100
+PATIENCE_SHARE = 0.25  # the patience is at least this share of the epochs (up to `options.patience`)
+COSINE_FLOOR = 0.01  # the cosine schedule ends at this fraction of `lr`
 
 
 class Hooks(Protocol):
@@ -47,7 +49,8 @@ def schedule(n_train: int, options: TrainingOptions) -> tuple[int, int, int]:
     epochs = options.epochs
     if options.step_budget is not None:
         epochs = min(epochs, max(1, math.ceil(options.step_budget / steps_per_epoch)))
-    patience = min(options.patience, max(1, math.ceil(options.patience * epochs / max(1, options.epochs))))
+    scaled = math.ceil(options.patience * epochs / max(1, options.epochs))
+    patience = min(options.patience, max(1, scaled, math.ceil(PATIENCE_SHARE * epochs)))
     return batch_size, epochs, patience
 
 
@@ -60,6 +63,7 @@ def train_members(
     hooks: Hooks,
     options: TrainingOptions,
     members: Sequence[int] | None = None,
+    val_loss_fn: LossFn | None = None,
 ) -> tuple[list[dict], list[int]]:
     """Train the `M` members of `net` together, each on its own split, shuffling and early stopping.
 
@@ -67,10 +71,12 @@ def train_members(
     each member follows the trajectory it would follow alone. The loss is the sum of the
     members' losses (each member's gradient is that of its own loss) and gradient clipping
     rescales each member's gradient by its own norm. Member `k` draws its shuffling and
-    collocation points from a generator seeded with `seeds[k]`. A member whose validation loss
-    has not improved for `patience` epochs stops: its history ends there and its best weights are
-    restored at the end (it keeps computing with the others until all have stopped). The
-    batch size, the number of epochs and the patience follow `schedule`.
+    collocation points from a generator seeded with `seeds[k]`. A member whose validation score
+    (`val_loss_fn`, default `loss_fn`) has not improved for `patience` epochs stops: its history
+    ends there and its best weights are restored at the end (it keeps computing with the others
+    until all have stopped). The batch size, the number of epochs and the patience follow
+    `schedule`; the step size follows `options.lr_schedule` (a cosine decay over all the epochs
+    by default) or `options.cyclic_lr`.
 
     Args:
         net: The members, as an `EnsembleNet` of `M` members.
@@ -81,10 +87,13 @@ def train_members(
         hooks: The ensemble (its physics terms, collocation points and physics values).
         options: The `TrainingOptions`.
         members: Member numbers written in `history` (default `0 ... M-1`).
+        val_loss_fn: The early-stopping score of one member's raw validation outputs, like
+            `loss_fn` (e.g. a proper score when the training loss is not one); None for `loss_fn`.
 
     Returns:
         `(history, best_epochs)`: one dict per member and epoch (`member`, `epoch`, `train_loss`,
-        `physics:<name>` per term, `val_loss`, `lr`) and each member's restored epoch.
+        `physics:<name>` per term, `val_loss` (the early-stopping score), `lr`) and each
+        member's restored epoch.
     """
     X, T, w = data
     M = len(seeds)
@@ -96,7 +105,7 @@ def train_members(
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=options.lr, weight_decay=options.weight_decay, amsgrad=options.amsgrad
     )
-    scheduler = _cyclic(optimizer, options, max(1, math.ceil(train.shape[1] / batch_size)))
+    scheduler = _lr_schedule(optimizer, options, max(1, math.ceil(train.shape[1] / batch_size)), epochs)
     best = _BestWeights(net, M, patience)
     Xn = net.normalize(X)  # standardized once, not in every mini-batch
     history: list[dict] = []
@@ -106,7 +115,7 @@ def train_members(
         collocs = [hooks._collocation(g) for g in gens]
         sums = _train_epoch(net, data, Xn, orders, collocs, batch_size, loss_fn, hooks, optimizer, scheduler, options)
         net.eval()
-        val_losses = _validate(net, (Xn, T, w), val, loss_fn, options)
+        val_losses = _validate(net, (Xn, T, w), val, val_loss_fn or loss_fn, options)
         lr = optimizer.param_groups[0]["lr"]
         for k in np.flatnonzero(best.active):
             row = {"member": members[k], "epoch": epoch, **{key: float(v[k]) for key, v in sums.items()}}
@@ -121,9 +130,17 @@ def train_members(
     return history, [int(e) if val.shape[1] else last for e in best.best_epoch]
 
 
-def _cyclic(optimizer: torch.optim.Optimizer, options: TrainingOptions, steps_per_epoch: int) -> object | None:
-    """The `CyclicLR` schedule of `options.cyclic_lr` (a half-cycle of two epochs), or None."""
+def _lr_schedule(
+    optimizer: torch.optim.Optimizer, options: TrainingOptions, steps_per_epoch: int, epochs: int
+) -> object | None:
+    """The step-size schedule: `CyclicLR` with `options.cyclic_lr` (a half-cycle of two epochs), else
+    cosine annealing from `lr` to `lr * COSINE_FLOOR` over all `epochs` with `options.lr_schedule ==
+    "cosine"`, else None (a constant step size)."""
     if not options.cyclic_lr:
+        if options.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, epochs * steps_per_epoch, eta_min=options.lr * COSINE_FLOOR
+            )
         return None
     return torch.optim.lr_scheduler.CyclicLR(
         optimizer,

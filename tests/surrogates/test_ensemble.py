@@ -284,7 +284,8 @@ def test_batched_members_match_members_trained_one_after_another(kind):
 
 def test_early_stopping_stops_members_independently():
     X, Y = data(80, seed=3)
-    model = NeuralEnsemble(4, TINY, TrainingOptions(epochs=200, patience=5, lr=1e-2)).fit(X, Y)
+    opts = TrainingOptions(epochs=200, patience=5, lr=1e-2, lr_schedule="constant")
+    model = NeuralEnsemble(4, TINY, opts).fit(X, Y)
     h = model.history_
     lengths = h.groupby("member").size()
     assert lengths.nunique() > 1 and (lengths < 200).all()
@@ -299,11 +300,44 @@ def test_step_budget_scales_batch_epochs_and_patience_with_n():
     default = TrainingOptions()
     assert schedule(48, default) == (64, 300, 30)  # the lab case: training as before the budget
     assert schedule(640, default) == (64, 300, 30)
-    assert schedule(1600, default) == (64, 120, 12)  # 25 steps per epoch
-    assert schedule(16000, default) == (160, 30, 3)
-    assert schedule(10**6, default) == (1024, 4, 1)
+    assert schedule(1600, default) == (64, 240, 30)  # 25 steps per epoch; patience at least a quarter
+    assert schedule(16000, default) == (160, 60, 15)
+    assert schedule(10**6, default) == (1024, 7, 2)
     assert schedule(16000, TrainingOptions(batch_size=64, step_budget=None)) == (64, 300, 30)
-    assert schedule(16000, TrainingOptions(batch_size=1000, step_budget=160)) == (1000, 10, 1)
+    assert schedule(16000, TrainingOptions(batch_size=1000, step_budget=160)) == (1000, 10, 3)
+    assert schedule(16000, TrainingOptions(patience=5)) == (160, 60, 5)  # never above `patience`
     X, Y = data(500)
     model = NeuralEnsemble(2, TINY, TrainingOptions(step_budget=35, validation_fraction=0.0)).fit(X, Y)
     assert model.history_.groupby("member")["epoch"].max().tolist() == [4, 4]  # 8 steps per epoch: 5 epochs
+
+
+def test_early_stopping_on_the_crps_keeps_fitting_noise_free_data():
+    # The beta-NLL's value rises again once the residuals are small, so stopping on it ("loss")
+    # stops members that are still improving; the CRPS ("score", the default) does not.
+    g = torch.Generator().manual_seed(0)
+    X, X_test = torch.rand(400, 2, generator=g, dtype=torch.double), torch.rand(500, 2, generator=g, dtype=torch.double)
+
+    def f(X: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.sin(3 * X[:, 0]) + X[:, 1], X[:, 0] * X[:, 1]], -1)
+
+    rmse, best = {}, {}
+    for stop_on in ("loss", "score"):
+        spec, opts = NetworkSpec(hidden=(32, 32)), TrainingOptions(epochs=100, stop_on=stop_on)
+        model = NeuralEnsemble(2, spec, opts).fit(X, f(X))
+        with torch.no_grad():
+            rmse[stop_on] = float((model.posterior(X_test).mean - f(X_test)).square().mean().sqrt())
+        best[stop_on] = model.best_epochs_
+    assert TrainingOptions().stop_on == "score"
+    assert min(best["score"]) >= 90 and max(best["loss"]) < 90
+    assert rmse["score"] < 0.5 * rmse["loss"] and rmse["score"] < 5e-3
+
+
+def test_cosine_schedule_decays_the_step_size_over_the_epochs():
+    X, Y = data(100)
+    opts = TrainingOptions(epochs=20, validation_fraction=0.0)
+    lrs = NeuralEnsemble(1, TINY, opts).fit(X, Y).history_["lr"].to_numpy()
+    assert lrs[0] < opts.lr and (lrs[1:] <= lrs[:-1]).all() and lrs[-1] == pytest.approx(opts.lr / 100)
+    constant = NeuralEnsemble(1, TINY, TrainingOptions(epochs=5, validation_fraction=0.0, lr_schedule="constant"))
+    assert (constant.fit(X, Y).history_["lr"] == opts.lr).all()
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainingOptions(lr_schedule="linear")

@@ -9,6 +9,7 @@ from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from surrogates import balanced_class_weights, binary_cross_entropy, gaussian_nll, weighted_mse
+from surrogates.losses import gaussian_crps
 
 
 def test_balanced_class_weights_are_sklearns():
@@ -69,3 +70,28 @@ def test_beta_nll_weights_each_entry_by_its_detached_variance():
     # the factor is a constant: the gradient is the plain NLL's, scaled entry by entry
     expected_grad = var.detach().sqrt() * (var.detach() - (target - mean.detach()) ** 2) / (2 * var.detach() ** 2) / 2
     assert torch.allclose(var.grad, expected_grad)
+
+
+def test_gaussian_crps_closed_form_limits_and_missing_targets():
+    from scipy.stats import norm
+
+    mean, var, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0], [4.0]]), torch.tensor([[0.5], [-1.0]])
+    z = ((y - mean) / var.sqrt()).numpy()
+    expected = var.sqrt().numpy() * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+    assert float(gaussian_crps(mean, var, y)) == pytest.approx(expected.mean(), rel=1e-5)
+    # a vanishing variance leaves the mean absolute error; NaN targets are skipped; weights weigh rows
+    assert float(gaussian_crps(mean, torch.full_like(var, 1e-10), y)) == pytest.approx(1.25, rel=1e-4)
+    assert float(gaussian_crps(mean, var, torch.tensor([[0.5], [float("nan")]]))) == pytest.approx(expected[0, 0])
+    w = torch.tensor([1.0, 0.0])
+    assert float(gaussian_crps(mean, var, y, w)) == pytest.approx(expected[0, 0], rel=1e-5)
+
+
+def test_crps_keeps_falling_as_the_fit_improves_where_the_beta_nll_value_rises():
+    # residuals r with the variance the beta-NLL's gradient drives to (var = r^2)
+    values = {"crps": [], "beta_nll": []}
+    for r in (0.3, 0.1, 0.03, 0.01):
+        mean, var, y = torch.zeros(1, 1), torch.full((1, 1), r**2), torch.full((1, 1), r)
+        values["crps"].append(float(gaussian_crps(mean, var, y)))
+        values["beta_nll"].append(float(gaussian_nll(mean, var, y, beta=0.5)))
+    assert np.all(np.diff(values["crps"]) < 0)
+    assert np.all(np.diff(values["beta_nll"][1:]) > 0)  # a better fit looks worse below r ~ 0.09
