@@ -26,6 +26,7 @@ from torch import Tensor
 
 from design.errors import InputError
 from design.goals import Objective, SafetyLimit
+from design.inverse_anchor import run_anchored
 from design.inverse_batch import run_many, target_goals
 from design.inverse_goals import Goal, as_goals, outcome_names
 from design.inverse_relax import RelaxedDesigns
@@ -57,9 +58,18 @@ class InverseOptions:
             the surrogate is most accurate. On the robot arm benchmark (MLP surrogate, 50
             targets) this took the re-simulation MSE of the first design from 1.0e-4 to 2.9e-6;
             on the sine wave from 2.6e-3 to 1.7e-3. Not with `robust` (ranked by its expected objective).
+        train_Y: `N x m` measured outcomes of `train_X` (columns in the model's outcome order), for `anchor`.
+        anchor: `"data"`: for target goals only, start from the measured designs nearest each target
+            (in outcome space) and correct them by Gauss-Newton steps through the surrogate on
+            `y_measured(x0) + f(x) - f(x0)`, so that only the surrogate's slope matters, not its bias
+            (`design.inverse_anchor`; needs `train_X` and `train_Y`; `radius` bounds the move from each
+            anchor). On the sine wave (MLP, 200 targets) the first design's re-simulation MSE went
+            from 1.8e-5 to 1.6e-11 (k-NN lookup 7.9e-8). `starts` and `seed` are not used (it is
+            deterministic). None (default): descend from random starts.
         nudge_from: One design (a one-row DataFrame in user units) to start every start from.
         radius: In nudge mode, the largest Euclidean distance of the scalar coordinates (unit cube)
-            from `nudge_from`, and the largest fraction of positions changed in each sequence.
+            from `nudge_from`, and the largest fraction of positions changed in each sequence; with
+            `anchor="data"`, the farthest a design moves from its anchor.
         smooth_groups: Ordered groups of parameter names (e.g. depths along a pad) to keep smooth.
         smooth_weight: Weight of the penalty on squared differences of neighbours in those groups.
         tolerance: Manufacturing tolerance, as a standard deviation in unit-cube coordinates.
@@ -78,6 +88,8 @@ class InverseOptions:
     pcgrad: bool = False
     train_X: Tensor | None = None
     rank_by_data: bool = True
+    train_Y: Tensor | None = None
+    anchor: str | None = None
     nudge_from: pd.DataFrame | None = None
     radius: float = 0.1
     smooth_groups: Sequence[Sequence[str]] = field(default_factory=list)
@@ -143,6 +155,13 @@ def inverse_design(
     opts = options or InverseOptions()
     goal_list = as_goals(goals)
     columns: dict = {}
+    if opts.anchor not in (None, "data"):
+        raise InputError(f"anchor must be None or 'data'. Got {opts.anchor!r} instead.")
+    if opts.anchor == "data" and any(g.kind != "target" for g in goal_list):
+        raise InputError("anchor='data' works on target goals only. Drop the other goals or use anchor=None.")
+    single = targets is None and opts.anchor == "data"
+    if single:  # one target: the target goals' own values
+        targets = pd.DataFrame({g.name: [g.value] for g in goal_list if g.kind == "target"})
     if targets is not None:
         if opts.nudge_from is not None or opts.robust or opts.pcgrad:
             raise InputError("targets cannot be combined with nudge_from, robust or pcgrad. Run one target at a time.")
@@ -161,6 +180,9 @@ def inverse_design(
         raise InputError(f"n and starts must be >= 1. Got n={n}, starts={starts} instead.")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
+        if opts.anchor == "data":
+            designs_df = run_anchored(model, space, goal_list, columns, names, len(targets), n, opts)
+            return designs_df.drop(columns="target") if single else designs_df
         if targets is not None:
             return run_many(model, space, goal_list, columns, names, len(targets), n, starts, seed, opts)
         return _run(model, space, goal_list, names, n, starts, seed, opts)
