@@ -28,6 +28,12 @@ def design(
     simulator: str | None = typer.Option(
         None, "--simulator", help="A bundled system (e.g. nanoparticles) to re-simulate the designs with."
     ),
+    anchor: str | None = typer.Option(
+        None,
+        "--anchor",
+        help="'data': start from the measured designs nearest each target and correct them through the "
+        "surrogate's slope (target goals only; see README).",
+    ),
 ) -> None:
     """Inverse design: designs that meet the goals according to the campaign's surrogate.
 
@@ -35,7 +41,8 @@ def design(
     fitted to the successful measurements. Without --goal and --constraint, the campaign's
     objectives and safety limits are the goals. The designs are not recorded as proposals. With
     --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
-    the goals truly met appear beside the predictions.
+    the goals truly met appear beside the predictions. With --anchor data (target goals only),
+    the designs are the measured ones nearest each target, corrected by the surrogate's slope.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
@@ -43,7 +50,7 @@ def design(
     from design import InputError
 
     try:
-        designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator)
+        designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator, anchor)
     except InputError as e:
         fail(e)
     for note in designs_df.attrs["notes"]:
@@ -55,14 +62,23 @@ def design(
         _out.print(f"Wrote {escape(str(output))}.")
 
 
-def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int, simulator: str | None = None):  # noqa: ANN201
+def run_design(  # noqa: ANN201
+    directory: Path,
+    n: int,
+    goals: list[str],
+    starts: int,
+    seed: int,
+    simulator: str | None = None,
+    anchor: str | None = None,
+):
     """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
 
     Returns the designs; `attrs["surrogate"]` names the model and `attrs["notes"]` says what the
     fit noticed (e.g. uncertainty widened after leave-one-out checks).
 
     With `simulator` (a bundled system's name), the designs are re-simulated: see
-    `design.verify_designs`.
+    `design.verify_designs`. `anchor="data"` refines the measured designs nearest each target
+    (`InverseOptions.anchor`).
 
     Raises:
         InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
@@ -107,7 +123,7 @@ def run_design(directory: Path, n: int, goals: list[str], starts: int, seed: int
         model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df), ModelCache(camp.path))
     if model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")
-    options = InverseOptions(train_X=X)
+    options = InverseOptions(train_X=X, train_Y=Y, anchor=anchor)
     designs_df = inverse_design(
         model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )

@@ -122,3 +122,15 @@ def test_design_re_simulates_with_a_bundled_system(tmp_path, campaign_dir):
 
     result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--starts", "32", "--simulator", "spring"])
     assert result.exit_code == 1 and "the spring simulator takes the parameters" in result.output
+
+
+def test_design_anchored_on_data_meets_a_target_from_the_measured_designs(campaign_dir, tmp_path):
+    out = tmp_path / "anchored.csv"
+    args = ["design", str(campaign_dir), "-n", "2", "--goal", "c=target:0.9±0.01", "--anchor", "data", "-o", str(out)]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert len(df) == 2 and "anchor_row" in df.columns
+    assert ((df["x1"] + df["x2"]) - 0.9).abs().max() < 0.01  # c = x1 + x2 exactly
+    result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--goal", "f=min", "--anchor", "data"])
+    assert result.exit_code == 1 and "target goals only" in result.output
