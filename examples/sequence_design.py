@@ -1,10 +1,10 @@
 """Sequence inverse design (system 3): a surrogate of a threading oracle, gradient design, a GA.
 
-1. Score 500 random 12-residue sequences with the bundled oracle (fold Z-score, hydrophobic share).
+1. Score 2,000 random 12-residue sequences with the bundled oracle (fold Z-score, hydrophobic share).
 2. Fit a surrogate on the one-hot encoding (the CNN `NeuralEnsemble` when available, else a GP).
 3. Gradient design over relaxed one-hot sequences (annealed softmax, straight-through, then a
    polish by single substitutions), for a Z-score of at least 3 with 5 of 12 residues hydrophobic.
-4. Check the designs in the oracle; compare with a genetic algorithm given the same 500 oracle calls.
+4. Check the designs in the oracle; compare with a genetic algorithm given the same 2,000 oracle calls.
 5. Nudge: a few gradient steps from an existing sequence, changing at most 2 of its 12 residues.
 
 Run: .venv/bin/python examples/sequence_design.py
