@@ -35,6 +35,11 @@ class TrustWeightedNoise(Noise):
     def noise(self) -> Tensor:
         return self.raw_noise_constraint.transform(self.raw_noise)
 
+    @noise.setter
+    def noise(self, value: Tensor | float) -> None:  # `calibration.inflate` scales it
+        value = torch.as_tensor(value).to(self.raw_noise)
+        self.initialize(raw_noise=self.raw_noise_constraint.inverse_transform(value))
+
     def _multipliers(self, X: Tensor) -> Tensor:
         if X.shape[-2:] == self.train_X.shape and torch.equal(X, self.train_X.expand_as(X)):
             return self.multipliers.expand(X.shape[:-1])
@@ -60,3 +65,7 @@ class TrustWeightedLikelihood(_GaussianLikelihoodBase):
     @property
     def noise(self) -> Tensor:
         return self.noise_covar.noise
+
+    @noise.setter
+    def noise(self, value: Tensor | float) -> None:
+        self.noise_covar.noise = value

@@ -66,6 +66,20 @@ def test_inflate_keeps_the_mean_and_scales_every_variance():
     assert torch.allclose(noisy_after, 9.0 * noisy, rtol=1e-4)
 
 
+def test_inflate_scales_a_trust_weighted_gp_and_keeps_its_weights():
+    X, y = data()
+    weights = torch.full((len(y),), 1.0, dtype=torch.double)
+    weights[:3] = 0.25  # three rows trusted as four times noisier
+    gp = fit_gp(X, y, weights=weights)
+    with torch.no_grad():
+        before = gp.likelihood.noise_covar(X).diagonal().clone()
+    inflate(gp, 2.0)  # raised "property 'noise' ... has no setter" before
+    with torch.no_grad():
+        after = gp.likelihood.noise_covar(X).diagonal()
+    assert torch.allclose(after, 4.0 * before, rtol=1e-6)
+    assert torch.allclose(after[:3], 4.0 * after[3], rtol=1e-6)
+
+
 def test_calibrate_touches_only_the_named_outputs():
     X, y = data(20)
     bad = SingleTaskGP(X, y.unsqueeze(-1), outcome_transform=Standardize(m=1))
