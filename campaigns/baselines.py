@@ -35,7 +35,7 @@ from gpytorch.mlls import SumMarginalLogLikelihood
 from torch import Tensor
 
 from data import System, sample_designs
-from design.constraints import parse_constraint
+from data.constraints import parse_constraint
 
 BotorchConstraint = tuple[Tensor, Tensor, float]
 

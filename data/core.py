@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data.constraints import parse_constraint
+
 Simulate = Callable[[pd.DataFrame, "np.random.Generator | None"], pd.DataFrame]
 
 # Designs that come back from an optimizer may sit a rounding error outside the box.
@@ -119,9 +121,11 @@ def satisfies_constraints(designs_df: pd.DataFrame, config: dict[str, Any]) -> n
     Returns:
         A boolean numpy array, `True` where all constraints hold.
     """
+    names = [p["name"] for p in config["parameters"]]
     mask = np.ones(len(designs_df), dtype=bool)
-    for constraint in config.get("constraints", []):
-        mask &= np.asarray(designs_df.eval(constraint), dtype=bool)
+    for text in config.get("constraints", []):
+        constraint = parse_constraint(text, names)  # parsed, never evaluated: a config cannot run code
+        mask &= constraint.residual(designs_df) <= constraint.tolerance()
     return mask
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from design.constraints import LinearConstraint, parse_constraint
+from data.constraints import LinearConstraint, parse_constraint
 from design.errors import InputError
 from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, SequenceParameter
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from design.constraints import parse_constraint
+from data import satisfies_constraints
+from data.constraints import parse_constraint
 
 NAMES = ["a", "b", "c"]
 
@@ -87,3 +88,16 @@ def test_tolerance_scales_with_the_numbers():
     assert parse_constraint("a <= 1", NAMES).tolerance() == pytest.approx(1e-9)
     assert parse_constraint("a + 500 * b <= 10", NAMES).tolerance() == pytest.approx(5e-7)
     assert parse_constraint("a <= 2000", NAMES).tolerance() == pytest.approx(2e-6)
+
+
+def test_a_constraint_in_a_system_config_is_parsed_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    config = {
+        "parameters": [{"name": "a", "type": "continuous", "bounds": [0, 1]}],
+        "constraints": [f"__import__('pathlib').Path({str(marker)!r}).touch() <= 1"],
+    }
+    with pytest.raises(ValueError, match="constraint"):
+        satisfies_constraints(pd.DataFrame({"a": [0.5]}), config)
+    assert not marker.exists()  # DataFrame.eval would have run it
+    config["constraints"] = ["2 * a <= 1"]
+    assert satisfies_constraints(pd.DataFrame({"a": [0.4, 0.6]}), config).tolist() == [True, False]

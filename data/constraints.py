@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from design.errors import shown
+from data.messages import shown
 
 _OPS = {ast.LtE: "<=", ast.GtE: ">=", ast.Eq: "=="}
 MAX_CHARS = 100_000  # a longer constraint is refused before it is parsed
