@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,10 @@ def test_each_package_lists_its_public_names(package):
     assert module.__all__
     missing = [name for name in module.__all__ if not hasattr(module, name)]
     assert not missing
+
+
+def test_the_command_line_loads_without_torch():
+    """`valley --help` answers at once: the CLI module imports torch only inside its commands."""
+    code = "import sys, campaigns.cli; print(sorted({'torch', 'botorch', 'gpytorch'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"
