@@ -28,6 +28,11 @@ def design(
     simulator: str | None = typer.Option(
         None, "--simulator", help="A bundled system (e.g. nanoparticles) to re-simulate the designs with."
     ),
+    confidence: float | None = typer.Option(
+        None,
+        "--confidence",
+        help="Constraints hold at the pessimistic bound of this one-sided confidence (default: the campaign's).",
+    ),
     anchor: str | None = typer.Option(
         None,
         "--anchor",
@@ -41,7 +46,8 @@ def design(
     fitted to the successful measurements. Without --goal and --constraint, the campaign's
     objectives and safety limits are the goals. The designs are not recorded as proposals. With
     --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
-    the goals truly met appear beside the predictions. With --anchor data (target goals only),
+    the goals truly met appear beside the predictions. Constraints hold at the pessimistic bound
+    of the campaign's safety confidence (--confidence to change it). With --anchor data (target goals only),
     the designs are the measured ones nearest each target, corrected by the surrogate's slope.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
@@ -50,7 +56,8 @@ def design(
     from design import InputError
 
     try:
-        designs_df = run_design(directory, n, [*(goal or []), *(constraint or [])], starts, seed, simulator, anchor)
+        goals = [*(goal or []), *(constraint or [])]
+        designs_df = run_design(directory, n, goals, starts, seed, simulator, anchor, confidence)
     except InputError as e:
         fail(e)
     for note in designs_df.attrs["notes"]:
@@ -70,6 +77,7 @@ def run_design(  # noqa: ANN201
     seed: int,
     simulator: str | None = None,
     anchor: str | None = None,
+    confidence: float | None = None,
 ):
     """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
 
@@ -78,7 +86,8 @@ def run_design(  # noqa: ANN201
 
     With `simulator` (a bundled system's name), the designs are re-simulated: see
     `design.verify_designs`. `anchor="data"` refines the measured designs nearest each target
-    (`InverseOptions.anchor`).
+    (`InverseOptions.anchor`). Constraints (the safety limits, or the given ones) hold at the
+    pessimistic bound of `confidence`, by default the campaign's (`InverseOptions.confidence`).
 
     Raises:
         InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
@@ -123,7 +132,8 @@ def run_design(  # noqa: ANN201
         model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df), ModelCache(camp.path))
     if model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")
-    options = InverseOptions(train_X=X, train_Y=Y, anchor=anchor)
+    confidence = confidence if confidence is not None else (cfg.confidence or None)  # 0: no safety limits
+    options = InverseOptions(train_X=X, train_Y=Y, anchor=anchor, confidence=confidence)
     designs_df = inverse_design(
         model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )

@@ -49,6 +49,9 @@ class InverseOptions:
         keep: Share of the starts that go on after each cycle but the last (successive halving:
             those with the lowest augmented Lagrangian, never fewer than `max(4 n, n + 8)`); 1 keeps all.
         kappa: Uncertainty penalty: objectives use `mean -/+ kappa * sd`, constraints the pessimistic bound.
+        confidence: With a value `c`, constraints hold at the pessimistic bound of that one-sided
+            confidence instead, `mean -/+ Phi^-1(c) * sd` (0.95: 1.645 sd), as a campaign's safety
+            limits do (`valley design` passes the campaign's confidence); None: `kappa`.
         pcgrad: Combine several objectives by PCGrad instead of a plain weighted sum.
         train_X: `N x d` encoded training designs, for the `distance_to_data` column and the
             trust ranking (`rank_by_data`).
@@ -85,6 +88,7 @@ class InverseOptions:
     cycles: int = 3
     keep: float = 0.25
     kappa: float = 1.0
+    confidence: float | None = None
     pcgrad: bool = False
     train_X: Tensor | None = None
     rank_by_data: bool = True
@@ -196,7 +200,7 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
         X0[:, _box(space)] += 0.25 * opts.radius * torch.randn(starts, len(_box(space)), dtype=torch.double)
     if len(X0) == 0:
         raise InputError("the search space has no feasible design. Check its linear constraints.")
-    scorer = Scorer(model, goals, names, outcome_scale(model, X0, len(names)), opts.kappa)
+    scorer = Scorer(model, goals, names, outcome_scale(model, X0, len(names)), opts.kappa, opts.confidence)
     relaxed = RelaxedDesigns(space, X0, center, opts.radius if center is not None else None)
     relaxed.project(sweeps=20)
     hood = Neighbourhood(space, center, opts.radius if center is not None else None)

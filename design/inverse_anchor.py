@@ -92,7 +92,7 @@ def run_anchored(
     near = torch.cdist(values / spread, Y_train[:, j_of] / spread).topk(K, largest=False).indices  # B x K
     X0, Y0 = X_train[near.flatten()], Y_train[near.flatten()][:, j_of]
     target = torch.arange(B).repeat_interleave(K)
-    scorer = Scorer(model, goals, names, outcome_scale(model, X0[:256], len(names)), opts.kappa)
+    scorer = Scorer(model, goals, names, outcome_scale(model, X0[:256], len(names)), opts.kappa, opts.confidence)
     X, residual = _gauss_newton(scorer, space, X0, Y0 - values[target], j_of, opts.radius)
     precise = (residual.abs() <= PRECISE_FRACTION * tolerance[target]).all(-1)
     moved = (X - X0).norm(dim=-1)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from design.errors import InputError
 from design.inverse_goals import Goal
 from surrogates.protocol import Surrogate
 
@@ -41,6 +42,8 @@ class Scorer:
         outcomes: Names of the model's outputs, in order.
         scale: A `m` tensor of outcome scales (see the module docstring).
         kappa: The uncertainty penalty.
+        confidence: Constraints hold at the pessimistic bound of this one-sided confidence,
+            `Phi^-1(confidence)` standard deviations from the mean; None: `kappa` of them.
 
     Attributes:
         calls: Designs scored so far (the surrogate calls, one per design and evaluation).
@@ -51,7 +54,12 @@ class Scorer:
     outcomes: Sequence[str]
     scale: Tensor
     kappa: float = 1.0
+    confidence: float | None = None
     calls: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.confidence is not None and not 0.5 <= self.confidence < 1.0:
+            raise InputError(f"confidence must be at least 0.5 and below 1. Got {self.confidence!r} instead.")
 
     def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Predictive mean and standard deviation, each `S x m`, for a `S x d` batch."""
@@ -76,15 +84,22 @@ class Scorer:
                 r2 = ((mu - g.value) ** 2 + (self.kappa * s) ** 2) / g.tolerance**2  # type: ignore[operator]
                 objectives.append(g.weight * (torch.sqrt(1.0 + r2) - 1.0))  # pseudo-Huber: quadratic near, linear far
             elif g.kind == ">=":
-                violations.append((g.value - (mu - self.kappa * s)) / scale)
+                violations.append((g.value - (mu - self._bound * s)) / scale)
             else:
-                violations.append((mu + self.kappa * s - g.value) / scale)
+                violations.append((mu + self._bound * s - g.value) / scale)
         S = X.shape[0]
         stack = lambda t: torch.stack(t, dim=-1) if t else X.new_zeros(S, 0)  # noqa: E731
         if violations and not any(g.kind in ("minimize", "maximize") for g in self.goals):
             margin = -torch.stack(violations, dim=-1).amin(-1)
             objectives.append(-MARGIN_WEIGHT * margin)
         return stack(objectives), stack(violations)
+
+    @property
+    def _bound(self) -> float:
+        """Standard deviations from the mean to a constraint's pessimistic bound."""
+        if self.confidence is None:
+            return self.kappa
+        return float(torch.special.ndtri(torch.tensor(self.confidence, dtype=torch.double)))
 
     def merit(self, X: Tensor) -> Tensor:
         """A `S` tensor: summed objective terms plus a large weight on the total violation (lower is better)."""

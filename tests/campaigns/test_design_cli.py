@@ -134,3 +134,19 @@ def test_design_anchored_on_data_meets_a_target_from_the_measured_designs(campai
     assert ((df["x1"] + df["x2"]) - 0.9).abs().max() < 0.01  # c = x1 + x2 exactly
     result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--goal", "f=min", "--anchor", "data"])
     assert result.exit_code == 1 and "target goals only" in result.output
+
+
+def test_design_holds_constraints_at_the_confidence_asked(campaign_dir, tmp_path):
+    bounds = {}
+    for confidence in ("0.5", "0.99"):
+        out = tmp_path / f"c{confidence}.csv"
+        args = ["design", str(campaign_dir), "-n", "1", "--starts", "64", "--goal", "f=min", "--constraint", "c<=0.8"]
+        result = CliRunner().invoke(app(), [*args, "--confidence", confidence, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        bounds[confidence] = pd.read_csv(out).iloc[0]
+    # f is smallest at (0.3, 0.6), where c = 0.9 breaks the limit: the designs lean on it
+    assert bounds["0.5"]["c_mean"] == pytest.approx(0.8, abs=0.01)
+    assert bounds["0.99"]["c_mean"] + 2.326 * bounds["0.99"]["c_sd"] <= 0.8 + 0.01  # the 99 % bound holds
+    assert bounds["0.99"]["c_mean"] < bounds["0.5"]["c_mean"] - 0.5 * 2.326 * bounds["0.99"]["c_sd"]
+    result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--constraint", "c<=0.8", "--confidence", "1.5"])
+    assert result.exit_code == 1 and "confidence must be" in result.output
