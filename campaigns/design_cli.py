@@ -33,6 +33,13 @@ def design(
         "--confidence",
         help="Constraints hold at the pessimistic bound of this one-sided confidence (default: the campaign's).",
     ),
+    kappa: float = typer.Option(1.0, "--kappa", help="Objectives count at the mean -/+ kappa sd.", min=0),
+    robust: bool = typer.Option(False, "--robust", help="Optimize the expected objective under --tolerance."),
+    tolerance: float = typer.Option(0.02, "--tolerance", help="Manufacturing tolerance (sd, unit-cube units).", min=0),
+    nudge_from: int | None = typer.Option(
+        None, "--nudge-from", help="Stay within --radius of the measured design with this id (see `valley export`)."
+    ),
+    radius: float = typer.Option(0.1, "--radius", help="Largest move from --nudge-from (unit-cube units).", min=0),
     anchor: str | None = typer.Option(
         None,
         "--anchor",
@@ -57,7 +64,8 @@ def design(
 
     try:
         goals = [*(goal or []), *(constraint or [])]
-        designs_df = run_design(directory, n, goals, starts, seed, simulator, anchor, confidence)
+        settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius}
+        designs_df = run_design(directory, n, goals, starts, seed, simulator, anchor, confidence, nudge_from, settings)
     except InputError as e:
         fail(e)
     for note in designs_df.attrs["notes"]:
@@ -78,6 +86,8 @@ def run_design(  # noqa: ANN201
     simulator: str | None = None,
     anchor: str | None = None,
     confidence: float | None = None,
+    nudge_from: int | None = None,
+    settings: dict | None = None,
 ):
     """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
 
@@ -88,6 +98,8 @@ def run_design(  # noqa: ANN201
     `design.verify_designs`. `anchor="data"` refines the measured designs nearest each target
     (`InverseOptions.anchor`). Constraints (the safety limits, or the given ones) hold at the
     pessimistic bound of `confidence`, by default the campaign's (`InverseOptions.confidence`).
+    `nudge_from` is the `id` of a measurement to stay near; `settings` are further
+    `InverseOptions` fields (`kappa`, `robust`, `tolerance`, `radius`).
 
     Raises:
         InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
@@ -133,7 +145,10 @@ def run_design(  # noqa: ANN201
     if model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")
     confidence = confidence if confidence is not None else (cfg.confidence or None)  # 0: no safety limits
-    options = InverseOptions(train_X=X, train_Y=Y, anchor=anchor, confidence=confidence)
+    nudge = None if nudge_from is None else _measured_design(camp, nudge_from)
+    options = InverseOptions(
+        train_X=X, train_Y=Y, anchor=anchor, confidence=confidence, nudge_from=nudge, **(settings or {})
+    )
     designs_df = inverse_design(
         model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )
@@ -142,6 +157,19 @@ def run_design(  # noqa: ANN201
         designs_df = verify_designs(designs_df, simulate, goal_list)
     designs_df.attrs |= {"surrogate": surrogate, "notes": notes}
     return designs_df
+
+
+def _measured_design(camp, measurement_id: int):  # noqa: ANN001, ANN202 - a Campaign; a one-row DataFrame
+    from design import InputError
+
+    df = camp.measurements
+    row = df[df["id"] == measurement_id]
+    if row.empty:
+        ids = f"{int(df['id'].min())} to {int(df['id'].max())}" if len(df) else "none yet"
+        raise InputError(
+            f"--nudge-from: no measurement has id {measurement_id} (ids: {ids}). See the id column of `valley export`."
+        )
+    return row[camp.config.parameter_names].reset_index(drop=True)
 
 
 def _simulator(name: str, cfg):  # noqa: ANN001, ANN202 - a CampaignConfig; returns `simulate(designs_df, rng)`

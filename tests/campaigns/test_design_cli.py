@@ -150,3 +150,16 @@ def test_design_holds_constraints_at_the_confidence_asked(campaign_dir, tmp_path
     assert bounds["0.99"]["c_mean"] < bounds["0.5"]["c_mean"] - 0.5 * 2.326 * bounds["0.99"]["c_sd"]
     result = CliRunner().invoke(app(), ["design", str(campaign_dir), "--constraint", "c<=0.8", "--confidence", "1.5"])
     assert result.exit_code == 1 and "confidence must be" in result.output
+
+
+def test_design_nudges_from_a_measured_design_and_takes_the_robust_settings(campaign_dir, tmp_path):
+    start = Campaign.open(campaign_dir).measurements.iloc[4]
+    out = tmp_path / "nudged.csv"
+    args = ["design", str(campaign_dir), "-n", "2", "--starts", "64", "--goal", "f=min", "--nudge-from"]
+    result = CliRunner().invoke(app(), [*args, str(int(start["id"])), "--radius", "0.05", "--robust", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    moved = np.hypot(df["x1"] - start["x1"], df["x2"] - start["x2"])  # unit cube = user units here
+    assert (moved <= 0.05 + 1e-6).all()
+    result = CliRunner().invoke(app(), [*args, "999"])
+    assert result.exit_code == 1 and "no measurement has id 999" in result.output
