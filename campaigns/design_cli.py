@@ -54,8 +54,9 @@ def design(
     objectives and safety limits are the goals. The designs are not recorded as proposals. With
     --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
     the goals truly met appear beside the predictions. Constraints hold at the pessimistic bound
-    of the campaign's safety confidence (--confidence to change it). With --anchor data (target goals only),
-    the designs are the measured ones nearest each target, corrected by the surrogate's slope.
+    of the campaign's safety confidence (--confidence to change it). With --anchor data (target
+    goals only), the designs are the measured ones nearest each target, corrected by the
+    surrogate's slope.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
