@@ -269,13 +269,14 @@ def fit_regression_model(
     (`campaigns.model_cache`).
     """
     outcomes = config.regression_outcomes
-    counts = (~torch.isnan(Y)).sum(dim=0)
-    fewest = int(counts.min()) if len(counts) else 0
+    # distinct designs, not rows: one design measured ten times pins the model down at one point only
+    counts = [len(torch.unique(X[~torch.isnan(Y[:, j])], dim=0)) for j in range(Y.shape[-1])]
+    fewest = min(counts, default=0)
     if fewest < space.d + 1:
-        name = outcomes[int(counts.argmin())]
+        name = outcomes[counts.index(fewest)]
         notes.append(
-            f"{fewest} successful measurement(s) of {name!r}; a model needs at least {space.d + 1} "
-            "(parameters + 1), so this batch is a space-filling design."
+            f"{fewest} distinct design(s) successfully measured for {name!r}; a model needs at least "
+            f"{space.d + 1} (parameters + 1), so this batch is a space-filling design."
         )
         return None
     kind = config.surrogate_kind(X.shape[0])
@@ -337,10 +338,12 @@ def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) ->
     seen = ~torch.isnan(labels)
     classifier = model = feasibility = None
     n_pos = int((labels[seen] == 1).sum())
-    if int(seen.sum()) < space.d + 1 or n_pos in (0, int(seen.sum())):
+    distinct = len(torch.unique(data.X[seen], dim=0))
+    if distinct < space.d + 1 or n_pos in (0, int(seen.sum())):
         notes.append(
-            f"{int(seen.sum())} successful measurement(s) of {name!r} with {n_pos} positive(s); the classifier needs "
-            f"at least {space.d + 1} (parameters + 1) and both 0 and 1, so this batch is a space-filling design."
+            f"{distinct} distinct design(s) successfully measured for {name!r} with {n_pos} positive(s); the "
+            f"classifier needs at least {space.d + 1} (parameters + 1) and both 0 and 1, so this batch is a "
+            "space-filling design."
         )
     else:
         model = fit_regression_model(config, space, X, Y[:, regression], notes, data.weights) if regression else None

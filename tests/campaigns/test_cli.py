@@ -147,7 +147,7 @@ def test_propose_with_too_few_data_notes_it_on_stderr(camp_dir):
     result = invoke("propose", camp_dir, "-n", 2)
     assert result.exit_code == 0
     assert "Batch 1 (space-filling)" in result.stdout
-    assert re.search(r"note: 0 (successful )?measurement\(s\) of 'y'", result.stderr)
+    assert re.search(r"note: 0 distinct design\(s\) successfully measured for 'y'", result.stderr)
 
 
 def test_propose_from_a_candidates_file(camp_dir, tmp_path):

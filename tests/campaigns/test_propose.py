@@ -72,7 +72,7 @@ def test_no_data_gives_a_space_filling_design(tmp_path):
     camp = new_campaign(tmp_path / "camp")
     proposals = camp.propose(5)
     assert proposals.attrs["method"] == "space-filling"
-    assert re.match(r"0 (successful )?measurement\(s\)", proposals.attrs["notes"][0])
+    assert re.match(r"0 distinct design\(s\) successfully measured", proposals.attrs["notes"][0])
     assert_valid(proposals, 5)
     assert camp.config.space().feasible(proposals).all()
 
@@ -83,12 +83,24 @@ def test_too_few_data_gives_a_space_filling_design_with_a_note(tmp_path):
     assert proposals.attrs["method"] == "space-filling"
     assert len(proposals.attrs["notes"]) == 1
     note = proposals.attrs["notes"][0]
-    assert re.match(r"2 (successful )?measurement\(s\)", note) and "at least 3" in note
+    assert re.match(r"2 distinct design\(s\) successfully measured", note) and "at least 3" in note
     assert_valid(proposals, 4)
     assert proposals["y_mean"].isna().all() and proposals["p_safe"].isna().all()
     measured = camp.measurements[PARAMS].to_numpy()
     gaps = np.linalg.norm(proposals[PARAMS].to_numpy()[:, None] - measured[None], axis=-1)
     assert gaps.min() > 1e-3  # spread away from what was measured
+
+
+def test_repeats_of_too_few_designs_still_give_a_space_filling_design(tmp_path):
+    designs = pd.concat([initial_designs(2)] * 5, ignore_index=True)  # 2 designs, each measured 5 times
+    measured = measure(designs)
+    measured["y"] += np.random.default_rng(0).normal(0.0, 0.01, len(measured))  # repeats differ by noise
+    camp = new_campaign(tmp_path / "camp", designs=measured)
+    assert len(camp.measurements) == 10
+    proposals = camp.propose(3)
+    assert proposals.attrs["method"] == "space-filling"  # 10 rows, but only 2 places where y is known
+    assert re.match(r"2 distinct design\(s\) successfully measured", proposals.attrs["notes"][0])
+    assert proposals["p_safe"].isna().all()
 
 
 def test_enough_data_uses_qlognei_with_predictions(fitted):
