@@ -279,6 +279,14 @@ def fit_regression_model(
             f"{space.d + 1} (parameters + 1), so this batch is a space-filling design."
         )
         return None
+    for limit in config.safety:
+        y = Y[:, outcomes.index(limit.name)]
+        if y[~torch.isnan(y)].unique().numel() == 1:
+            notes.append(
+                f"every measurement of {limit.name!r} is the same value: the model cannot tell yet where its limit "
+                "breaks, so p_safe away from the measured designs rests on that one value. Measure designs that "
+                "should change it."
+            )
     kind = config.surrogate_kind(X.shape[0])
     try:
         with warnings.catch_warnings(record=True) as caught:

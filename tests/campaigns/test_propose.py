@@ -103,6 +103,12 @@ def test_repeats_of_too_few_designs_still_give_a_space_filling_design(tmp_path):
     assert proposals["p_safe"].isna().all()
 
 
+def test_a_constant_safety_outcome_is_said_in_a_note(tmp_path):
+    camp = new_campaign(tmp_path / "camp", designs=measure(initial_designs()).assign(s=0.5))
+    proposals = camp.propose(2)
+    assert any("every measurement of 's' is the same value" in note for note in proposals.attrs["notes"])
+
+
 def test_enough_data_uses_qlognei_with_predictions(fitted):
     _, first, second = fitted
     for batch in (first, second):
