@@ -43,21 +43,6 @@ def fingerprint(directory) -> str:
     return digest.hexdigest()
 
 
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
-    return path
-
-
-@pytest.fixture
-def camp_dir(tmp_path, config_file):
-    directory = tmp_path / "camp"
-    result = invoke("init", directory, "--config", config_file)
-    assert result.exit_code == 0, result.output
-    return directory
-
-
 def test_end_to_end_init_add_propose_add_status_export(tmp_path, config_file):
     directory = tmp_path / "camp"
     result = invoke("init", directory, "--config", config_file)

@@ -23,20 +23,6 @@ from tests.campaigns.test_cli import CONFIG, fingerprint, invoke, lab
 TWO_D = pd.DataFrame({"x1": [0.1, 0.5, 0.9], "x2": [0.2, 0.8, 0.5]})
 
 
-@pytest.fixture
-def config_file(tmp_path):
-    path = tmp_path / "campaign.yaml"
-    path.write_text(yaml.safe_dump(CONFIG))
-    return path
-
-
-@pytest.fixture
-def camp_dir(tmp_path, config_file):
-    directory = tmp_path / "camp"
-    assert invoke("init", directory, "--config", config_file).exit_code == 0
-    return directory
-
-
 def one_error_line(result, *fragments: str) -> str:
     """The command failed with exit code 1 and exactly one `error:` line on stderr holding `fragments`."""
     assert result.exit_code == 1, result.output
