@@ -278,7 +278,7 @@ def benchmark_safe(
 
     import pandas as pd
 
-    from campaigns.benchmark import format_table, run_benchmark, summarize
+    from benchmarks.safe import format_table, run_benchmark, summarize
 
     if resume and (output is None or not output.exists()):
         _fail(ValueError(f"--resume needs --output naming the CSV of an earlier run. Got {output} instead."))
@@ -339,8 +339,8 @@ def benchmark_inverse(
     """
     import pandas as pd
 
-    from campaigns.bench_inverse import run_inverse_benchmark
-    from campaigns.bench_published import PUBLISHED_PROBLEMS
+    from benchmarks.inverse import run_inverse_benchmark
+    from benchmarks.published import PUBLISHED_PROBLEMS
 
     chosen = problems.split(",")
     known = ("bearing", "sequences", "robot_arm", *PUBLISHED_PROBLEMS)
@@ -385,7 +385,7 @@ def benchmark_surrogates(
 
     Example: valley benchmark surrogates --seeds 2
     """
-    from campaigns.bench_surrogates import format_benchmark, run_surrogate_benchmark
+    from benchmarks.surrogates import format_benchmark, run_surrogate_benchmark
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -410,7 +410,7 @@ def benchmark_speed(
     """
     import pandas as pd
 
-    from campaigns.bench_speed import (
+    from benchmarks.speed import (
         CONTINUOUS_METHODS,
         Q,
         continuous_speed,
@@ -452,7 +452,7 @@ def benchmark_speed(
         )
         _print_notes(df)
     if "ensemble" in chosen:
-        from campaigns.bench_ensemble import ensemble_speed, format_ensemble_speed
+        from benchmarks.ensemble import ensemble_speed, format_ensemble_speed
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -115,8 +115,8 @@ def run_design(  # noqa: ANN201
     from campaigns.surrogate_builders import trust_weights
     from design import InputError
     from design.inverse import InverseOptions, inverse_design
-    from design.inverse_goals import as_goals
-    from design.inverse_select import verify_designs
+    from design.inverse.goals import as_goals
+    from design.inverse.select import verify_designs
 
     camp = Campaign.open(directory)
     cfg = camp.config

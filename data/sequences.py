@@ -1,4 +1,4 @@
-"""System 3: a bundled, differentiable sequence-to-property oracle, and a genetic-algorithm baseline.
+"""System 3: a bundled, differentiable sequence-to-property oracle.
 
 This oracle is SYNTHETIC. It mimics the threading score of protein design on a toy scale: a
 sequence of `L = 12` amino acids (20-letter alphabet) is placed on a target fold, a compact
@@ -22,7 +22,6 @@ tensor: `oracle_tensor` takes one; `simulate` takes strings. With a generator, `
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -153,67 +152,6 @@ def generate_dataset(n: int, seed: int = 0) -> pd.DataFrame:
     letters = np.asarray(list(ALPHABET))[rng.integers(0, len(ALPHABET), size=(n, LENGTH))]
     designs_df = pd.DataFrame({"sequence": ["".join(row) for row in letters]})
     return pd.concat([designs_df, simulate(designs_df)], axis=1)
-
-
-def genetic_algorithm(
-    score: Callable[[list[str]], np.ndarray],
-    budget: int,
-    seed: int = 0,
-    population: int = 64,
-    length: int = LENGTH,
-    alphabet: str = ALPHABET,
-) -> pd.DataFrame:
-    """Maximize `score` over strings with a simple GA that calls it at most `budget` times in all.
-
-    Tournament selection (size 3), uniform crossover, one expected mutation per child, and the
-    best quarter carried over (elitism, not re-scored).
-
-    Args:
-        score: Takes a list of strings, returns their scores (higher is better).
-        budget: Total number of strings scored (the oracle or surrogate calls).
-        seed: Seed of the GA's random generator.
-        population: Individuals per generation.
-        length: String length.
-        alphabet: Letters.
-
-    Returns:
-        Every distinct string scored, with `score`, best first; `attrs["calls"]` is the number of calls.
-
-    Example:
-        >>> best = genetic_algorithm(lambda s: np.array([x.count("A") for x in s]), 400, length=6, alphabet="AB")
-        >>> best["sequence"].iloc[0]
-        'AAAAAA'
-    """
-    rng = np.random.default_rng(seed)
-    A = len(alphabet)
-    pop = rng.integers(0, A, size=(min(population, budget), length))
-    seen: dict[str, float] = {}
-
-    def evaluate(codes: np.ndarray) -> np.ndarray:
-        strings = ["".join(alphabet[c] for c in row) for row in codes]
-        values = np.asarray(score(strings), dtype=float)
-        seen.update(zip(strings, values, strict=True))
-        return values
-
-    fitness = evaluate(pop)
-    calls = len(pop)
-    elite = max(1, population // 4)
-    while calls < budget:
-        n_children = min(population - elite, budget - calls)
-        contenders = rng.integers(0, len(pop), size=(2, n_children, 3))
-        parents = [pop[c[np.arange(n_children), fitness[c].argmax(-1)]] for c in contenders]
-        children = np.where(rng.random((n_children, length)) < 0.5, parents[0], parents[1])
-        mutate = rng.random((n_children, length)) < 1.0 / length
-        children = np.where(mutate, rng.integers(0, A, size=children.shape), children)
-        child_fitness = evaluate(children)
-        calls += n_children
-        keep = np.argsort(-fitness)[:elite]
-        pop = np.concatenate([pop[keep], children])
-        fitness = np.concatenate([fitness[keep], child_fitness])
-    out = pd.DataFrame({"sequence": list(seen), "score": list(seen.values())}).sort_values("score", ascending=False)
-    out = out.reset_index(drop=True)
-    out.attrs["calls"] = calls
-    return out
 
 
 def _random_walk(n: int, rng: np.random.Generator) -> np.ndarray:

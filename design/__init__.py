@@ -15,8 +15,8 @@ from design.errors import InputError
 from design.feasible import ConfidenceBarrier, FeasibilityWeighted, least_violation_samples
 from design.goals import Objective, SafetyLimit, limits_hold
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_goals import Goal, parse_goal
-from design.inverse_select import verify_designs
+from design.inverse.goals import Goal, parse_goal
+from design.inverse.select import verify_designs
 from design.parameters import (
     CategoricalParameter,
     ContinuousParameter,

@@ -16,7 +16,7 @@ import torch
 
 from data import bearing
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_select import verify_designs
+from design.inverse.select import verify_designs
 from design.parameters import ContinuousParameter
 from design.space import SearchSpace
 from surrogates import fit_outcome_models

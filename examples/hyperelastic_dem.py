@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from campaigns.bench_surrogates import bench_physics
+from benchmarks.surrogates import bench_physics
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from campaigns.bench_surrogates import bench_ppi
+from benchmarks.surrogates import bench_ppi
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

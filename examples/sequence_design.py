@@ -15,10 +15,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from campaigns.bench_inverse import fit_surrogate, make_problems
+from benchmarks.genetic import genetic_algorithm
+from benchmarks.inverse import fit_surrogate, make_problems
 from data import sequences
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_select import verify_designs
+from design.inverse.select import verify_designs
 
 GOALS = ["fold_zscore>=3.0", "hydrophobic_fraction=target:0.4167±0.05"]
 
@@ -31,7 +32,7 @@ def main() -> None:
     designs_df = inverse_design(model, problem.space, GOALS, n=5, starts=512, outcomes=problem.outcomes)
     checked = verify_designs(designs_df, sequences.simulate, GOALS)
     print(checked[["sequence", "fold_zscore_mean", "fold_zscore_true", "hydrophobic_fraction_true", "all_met_true"]])
-    ga = sequences.genetic_algorithm(
+    ga = genetic_algorithm(
         lambda s: sequences.simulate(pd.DataFrame({"sequence": s}))["fold_zscore"].to_numpy(), len(problem.train_df)
     )
     print(

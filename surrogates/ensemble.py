@@ -47,9 +47,9 @@ class TrainingOptions:
 
     The defaults were chosen by measurement (5 members, seed 0 unless said, 2 cores, one thread),
     on noise-free simulators with 10,000 rows (held-out RMSE of the ensemble's mean on 2,000
-    rows of another seed; the MLP of `design.inverse_baselines.train_mlp`, 128x128x128 trained
+    rows of another seed; the MLP of `benchmarks.inverse_baselines.train_mlp`, 128x128x128 trained
     on the MSE for 12,000 steps, as reference) and on the noisy nanoparticle simulator at 40 and
-    120 rows (5-fold CV, seeds 0-2, `campaigns.bench_surrogates.nanoparticle_data`):
+    120 rows (5-fold CV, seeds 0-2, `benchmarks.surrogates.nanoparticle_data`):
 
     - early stopping on the beta-NLL's value was the main fault on precise data. Its value
       `var^0.5 * NLL` rises again as the residuals fall below about 0.09 standard deviations, so
@@ -70,7 +70,7 @@ class TrainingOptions:
       -0.13 / 0.93 (complement activation at 120 rows: R2 0.93 -> 0.95). Stopping on the plain
       NLL instead of the CRPS stopped too early there (120 rows: R2 0.74, NLL 0.17, coverage
       0.97), on the MSE gave overconfident intervals (coverage 0.90-0.92);
-    - the classifier on the SYNTHETIC protein pairs (`campaigns.bench_ensemble`, 20,000 x 802
+    - the classifier on the SYNTHETIC protein pairs (`benchmarks.ensemble`, 20,000 x 802
       counts, seed 0): held-out average precision 0.26 -> 0.44 in 7 s -> 15 s (the longer
       patience; HistGradientBoosting 0.83). Its members still score best on the validation
       split after 1-2 epochs there, so the larger budget costs only the patience.

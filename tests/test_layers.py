@@ -1,7 +1,9 @@
 """The package layers: every module imports, and imports only point down.
 
 `data` and `surrogates` sit at the bottom, `design` uses `surrogates` only through its Protocol,
-and `campaigns` sits on top. Checked on the source with `ast`, so late imports count too.
+`campaigns` sits on top, and `benchmarks` beside it uses all four; only the `valley benchmark`
+commands reach `benchmarks`, from inside their functions. Checked on the source with `ast`, so
+late imports count too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["data", "surrogates", "design", "campaigns"]
+LIBRARY = ["data", "surrogates", "design", "campaigns"]
+PACKAGES = [*LIBRARY, "benchmarks"]
 
 
 def modules(package: str) -> list[str]:
@@ -26,14 +29,19 @@ def modules(package: str) -> list[str]:
     return names
 
 
-def imported(module: str) -> set[str]:
-    """Dotted names of everything `module` imports, wherever in the file the import is."""
+def imported(module: str, at_import: bool = False) -> set[str]:
+    """Dotted names of everything `module` imports, wherever in the file the import is.
+
+    With `at_import`, only the imports that run when the module is imported: those inside
+    function bodies (late imports) are left out.
+    """
     parts = module.split(".")
     path = ROOT.joinpath(*parts)
     path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
     package = parts if path.name == "__init__.py" else parts[:-1]
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in _module_level(tree) if at_import else ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -42,6 +50,14 @@ def imported(module: str) -> set[str]:
             names.add(stem)
             names.update(f"{stem}.{alias.name}" for alias in node.names)
     return names
+
+
+def _module_level(tree: ast.AST):
+    """Every node of `tree` outside function bodies."""
+    for node in ast.iter_child_nodes(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            yield node
+            yield from _module_level(node)
 
 
 def ours(names: set[str], package: str) -> set[str]:
@@ -64,14 +80,14 @@ def test_module_imports(module):
 @pytest.mark.parametrize("module", modules("data"))
 def test_data_imports_nothing_above_it(module):
     names = imported(module)
-    for above in ("surrogates", "design", "campaigns"):
+    for above in ("surrogates", "design", "campaigns", "benchmarks"):
         assert not ours(names, above), f"{module} imports {sorted(ours(names, above))}"
 
 
 @pytest.mark.parametrize("module", modules("surrogates"))
 def test_surrogates_import_nothing_above_them(module):
     names = imported(module)
-    for above in ("design", "campaigns"):
+    for above in ("design", "campaigns", "benchmarks"):
         assert not ours(names, above), f"{module} imports {sorted(ours(names, above))}"
 
 
@@ -80,15 +96,41 @@ def test_design_uses_surrogates_only_through_the_protocol(module):
     names = imported(module)
     allowed = {"surrogates.protocol"} | {f"surrogates.protocol.{n}" for n in ("Surrogate", "Posterior")}
     assert ours(names, "surrogates") <= allowed, f"{module} imports {sorted(ours(names, 'surrogates'))}"
-    assert not ours(names, "campaigns"), f"{module} imports {sorted(ours(names, 'campaigns'))}"
+    for above in ("campaigns", "benchmarks"):
+        assert not ours(names, above), f"{module} imports {sorted(ours(names, above))}"
+
+
+@pytest.mark.parametrize("module", modules("campaigns"))
+def test_campaigns_reach_benchmarks_only_from_inside_the_benchmark_commands(module):
+    late = ours(imported(module), "benchmarks")
+    if module == "campaigns.cli":
+        assert late, "the `valley benchmark` commands call into benchmarks/"
+        assert not ours(imported(module, at_import=True), "benchmarks"), "campaigns.cli imports benchmarks at import"
+    else:
+        assert not late, f"{module} imports {sorted(late)}"
+
+
+@pytest.mark.parametrize("module", modules("benchmarks"))
+def test_benchmarks_import_only_the_packages_below_them(module):
+    others = {n.split(".")[0] for n in imported(module)} & {"tests", "examples"}
+    assert not others, f"{module} imports {sorted(others)}"
 
 
 def test_the_import_scanner_sees_late_imports():
     assert "surrogates.protocol.Surrogate" in imported("design.bo")
     assert "campaigns.Campaign" in imported("campaigns.cli")  # imported inside the command functions
+    assert "campaigns.Campaign" not in imported("campaigns.cli", at_import=True)
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("module", modules("design/inverse"))
+def test_each_inverse_design_module_imports_alone_in_a_fresh_interpreter(module):
+    """No import cycle inside `design.inverse`: whichever submodule a caller imports first loads."""
+    code = f"import importlib; importlib.import_module({module!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+
+
+@pytest.mark.parametrize("package", LIBRARY)
 def test_each_package_lists_its_public_names(package):
     module = importlib.import_module(package)
     assert module.__all__

@@ -11,9 +11,9 @@ import torch
 
 from design import InputError
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_goals import Goal, as_goals, parse_goal
-from design.inverse_score import Scorer
-from design.inverse_select import Neighbourhood, hessian_max_eig, polish, verify_designs
+from design.inverse.goals import Goal, as_goals, parse_goal
+from design.inverse.score import Scorer
+from design.inverse.select import Neighbourhood, hessian_max_eig, polish, verify_designs
 from design.parameters import CategoricalParameter, ContinuousParameter, IntegerParameter, SequenceParameter
 from design.space import SearchSpace
 

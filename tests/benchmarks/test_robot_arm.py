@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.robot_arm import generate_dataset, simulate
+from benchmarks.robot_arm import generate_dataset, simulate
 
 
 def test_known_poses():

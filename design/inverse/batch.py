@@ -19,17 +19,17 @@ import torch
 from torch import Tensor
 
 from design.errors import InputError
-from design.inverse_goals import Goal, _default_tolerance
-from design.inverse_relax import RelaxedDesigns
-from design.inverse_score import Scorer, outcome_scale
-from design.inverse_select import Neighbourhood, data_distance, feasible_encoded, polish, select_distinct
+from design.inverse.goals import Goal, _default_tolerance
+from design.inverse.relax import RelaxedDesigns
+from design.inverse.score import Scorer, outcome_scale
+from design.inverse.select import Neighbourhood, data_distance, feasible_encoded, polish, select_distinct
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
 
 if TYPE_CHECKING:
-    from design.inverse import InverseOptions
+    from design.inverse.core import InverseOptions
 
-_HARD_FRACTION = 0.3  # as in `design.inverse`: the last 30 % of the steps use the straight-through pass
+_HARD_FRACTION = 0.3  # as in `design.inverse.core`: the last 30 % of the steps use the straight-through pass
 
 
 def target_goals(goals: list[Goal], targets_df: pd.DataFrame) -> tuple[list[Goal], dict[int, tuple[Tensor, Tensor]]]:
@@ -129,13 +129,13 @@ def _descend_many(
     opts: InverseOptions,
     floor: int,
 ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """Projected Adam on every start of every target, as `design.inverse._descend`, with halving per target.
+    """Projected Adam on every start of every target, as `design.inverse.core._descend`, with halving per target.
 
     Returns:
         The targets of the starts still in `relaxed`, and the dropped starts (discrete designs,
         still candidates) with their targets.
     """
-    from design.inverse import _keep_rows, _smooth_pairs, _smoothness
+    from design.inverse.core import _keep_rows, _smooth_pairs, _smoothness
 
     n_con = sum(g.is_constraint for g in goals)
     lam, rho = torch.zeros(relaxed.n, n_con, dtype=torch.double), 1.0

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 from rich.table import Table
 
-from campaigns.baselines import run_ax, run_botorch, run_random
+from benchmarks.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 

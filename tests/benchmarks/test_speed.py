@@ -1,4 +1,4 @@
-"""Tests for the speed benchmark (`campaigns.bench_speed`, `valley benchmark speed`): tiny, seeded, no timing bounds."""
+"""Tests for the speed benchmark (`benchmarks.speed`, `valley benchmark speed`): tiny, seeded, no timing bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from campaigns.bench_speed import (
+from benchmarks.speed import (
     continuous_speed,
     continuous_table,
     hartmann_rows,

@@ -25,12 +25,14 @@ import pandas as pd
 import torch
 from scipy.optimize import differential_evolution
 
-from campaigns.bench_published import PUBLISHED_PROBLEMS, run_published
-from data import bearing, robot_arm, sequences
+from benchmarks import robot_arm
+from benchmarks.genetic import genetic_algorithm
+from benchmarks.published import PUBLISHED_PROBLEMS, run_published
+from data import bearing, sequences
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_goals import as_goals
-from design.inverse_score import Scorer, outcome_scale
-from design.inverse_select import design_distance, select_distinct, verify_designs
+from design.inverse.goals import as_goals
+from design.inverse.score import Scorer, outcome_scale
+from design.inverse.select import design_distance, select_distinct, verify_designs
 from design.parameters import ContinuousParameter, SequenceParameter
 from design.space import SearchSpace
 from surrogates import fit_outcome_models
@@ -158,7 +160,7 @@ def run_inverse_benchmark(
 ) -> pd.DataFrame:
     """Run every method on every problem; one row per (problem, method).
 
-    The problems of the published benchmark (`campaigns.bench_published.PUBLISHED_PROBLEMS`:
+    The problems of the published benchmark (`benchmarks.published.PUBLISHED_PROBLEMS`:
     `robot_arm_ren`, `sine_wave`) run only when named in `problems`; their rows carry
     `mse_T1`, `mse_T10`, `s_per_target` and `fit_s` instead (see `run_published`).
 
@@ -300,7 +302,7 @@ def _ga_surrogate(problem: Problem, scorer: Scorer, n: int, budget: int, seed: i
         with torch.no_grad():
             return -scorer.merit(X).numpy()
 
-    found = sequences.genetic_algorithm(score, budget, seed, population=256)
+    found = genetic_algorithm(score, budget, seed, population=256)
     X = problem.space.encode(found.head(8 * n)[["sequence"]])
     return problem.space.decode(select_distinct(X, scorer, problem.space, n, 0.05))
 
@@ -315,7 +317,7 @@ def _ga_oracle(problem: Problem, goals, n: int, budget: int, seed: int) -> pd.Da
         exact = Scorer(_Lookup(Y), goals, problem.outcomes, scale, kappa=0.0)
         return -exact.merit(torch.arange(len(Y), dtype=torch.double)[:, None]).numpy()
 
-    found = sequences.genetic_algorithm(score, budget, seed)
+    found = genetic_algorithm(score, budget, seed)
     return found.head(n)[["sequence"]].reset_index(drop=True)
 
 

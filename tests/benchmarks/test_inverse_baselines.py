@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from design.inverse_baselines import knn_designs, neural_adjoint, train_mlp
+from benchmarks.inverse_baselines import knn_designs, neural_adjoint, train_mlp
 
 torch.set_num_threads(1)
 

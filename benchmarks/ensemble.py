@@ -20,7 +20,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from campaigns.bench_surrogates import ppi_features
+from benchmarks.surrogates import ppi_features
 from data import make_ppi_pairs
 from data.ppi import AMINO_ACIDS
 from surrogates import NetworkSpec, NeuralClassifierEnsemble, TrainingOptions
@@ -125,7 +125,7 @@ def ensemble_speed(
     "balanced")` on standardized features. Torch uses its default number of threads.
 
     With `features="one-hot"` every model gets instead the 1,600 one-hot columns of both
-    sequences (`campaigns.bench_surrogates.ppi_features`) and the ensembles read them with a
+    sequences (`benchmarks.surrogates.ppi_features`) and the ensembles read them with a
     siamese CNN (`ONE_HOT_NETWORK`, the network of `bench_ppi`).
 
     Args:

@@ -10,7 +10,7 @@ Categorical and sequence parameters are relaxed one-hot vectors whose softmax te
 the last 30 % of the steps use the straight-through estimator. Then every discrete choice is made,
 discrete choices are polished by the surrogate, and `n` distinct designs are ranked and returned
 (for targets and constraints alone, the designs met precisely and nearest the training data first).
-With `targets` (a table of many targets), one batched descent serves them all (`design.inverse_batch`).
+With `targets` (a table of many targets), one batched descent serves them all (`design.inverse.batch`).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from torch import Tensor
 
 from design.errors import InputError
 from design.goals import Objective, SafetyLimit
-from design.inverse_anchor import run_anchored
-from design.inverse_batch import run_many, target_goals
-from design.inverse_goals import Goal, as_goals, outcome_names
-from design.inverse_relax import RelaxedDesigns
-from design.inverse_score import Scorer, outcome_scale
-from design.inverse_select import Neighbourhood, describe, polish, select_distinct
+from design.inverse.anchor import run_anchored
+from design.inverse.batch import run_many, target_goals
+from design.inverse.goals import Goal, as_goals, outcome_names
+from design.inverse.relax import RelaxedDesigns
+from design.inverse.score import Scorer, outcome_scale
+from design.inverse.select import Neighbourhood, describe, polish, select_distinct
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
 
@@ -65,7 +65,7 @@ class InverseOptions:
         anchor: `"data"`: for target goals only, start from the measured designs nearest each target
             (in outcome space) and correct them by Gauss-Newton steps through the surrogate on
             `y_measured(x0) + f(x) - f(x0)`, so that only the surrogate's slope matters, not its bias
-            (`design.inverse_anchor`; needs `train_X` and `train_Y`; `radius` bounds the move from each
+            (`design.inverse.anchor`; needs `train_X` and `train_Y`; `radius` bounds the move from each
             anchor). On the sine wave (MLP, 200 targets) the first design's re-simulation MSE went
             from 1.8e-5 to 1.6e-11 (k-NN lookup 7.9e-8). `starts` and `seed` are not used (it is
             deterministic). None (default): descend from random starts.
@@ -124,7 +124,7 @@ def inverse_design(
             differentiable in `X` (a botorch GP, a `NeuralEnsemble`, ...), on `space`'s encoding.
         space: The search space.
         goals: Goal strings (`"friction_coeff=min"`, `"load>=50"`, `"x=target:3.0±0.1"`, see
-            `design.inverse_goals`), `Goal`, `Objective` or `SafetyLimit` objects, or a campaign
+            `design.inverse.goals`), `Goal`, `Objective` or `SafetyLimit` objects, or a campaign
             config dict (its objectives and safety limits).
         n: Number of designs to return.
         starts: Number of simultaneous starts.
@@ -133,7 +133,7 @@ def inverse_design(
             of first mention, which must then number `model.num_outputs`).
         options: Effort, trust, nudge, smoothness and robustness settings.
         targets: Many targets at once: one row per target, columns the target outcomes. Each
-            target gets its own `n` designs from one batched descent (see `design.inverse_batch`);
+            target gets its own `n` designs from one batched descent (see `design.inverse.batch`);
             a column takes the tolerance and weight of the target goal on its outcome in `goals`
             (whose value it replaces), or the default tolerance if there is none. Nudge mode,
             `robust` and `pcgrad` are not available with `targets`.

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from design.errors import InputError
-from design.inverse_goals import Goal
+from design.inverse.goals import Goal
 from surrogates.protocol import Surrogate
 
 VIOLATION_WEIGHT = 100.0  # merit = objective + this * total violation, for polishing and ranking

@@ -22,13 +22,13 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from design.inverse_goals import Goal, as_goals
-from design.inverse_score import Scorer
+from design.inverse.goals import Goal, as_goals
+from design.inverse.score import Scorer
 from design.space import SearchSpace
 
 if TYPE_CHECKING:
-    from design.inverse import InverseOptions
-    from design.inverse_relax import RelaxedDesigns
+    from design.inverse.core import InverseOptions
+    from design.inverse.relax import RelaxedDesigns
 
 _SENSITIVITY_SAMPLES = 64
 _DENSE_HESSIAN_MAX_DIM = 64

@@ -29,14 +29,14 @@ import torch
 from torch import Tensor
 
 from design.errors import InputError
-from design.inverse_goals import Goal
-from design.inverse_score import Scorer, outcome_scale
-from design.inverse_select import PRECISE_FRACTION, box_columns, data_distance, feasible_encoded
+from design.inverse.goals import Goal
+from design.inverse.score import Scorer, outcome_scale
+from design.inverse.select import PRECISE_FRACTION, box_columns, data_distance, feasible_encoded
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
 
 if TYPE_CHECKING:
-    from design.inverse import InverseOptions
+    from design.inverse.core import InverseOptions
 
 ITERATIONS = 10  # Gauss-Newton steps per anchor
 _DAMPING = 1e-6  # initial Levenberg-Marquardt damping, relative to the mean diagonal of J J^T
@@ -57,7 +57,7 @@ def run_anchored(
     Args:
         model: The surrogate.
         space: The search space.
-        goals: The goals (targets only), with per-target values in `columns` (`inverse_batch.target_goals`).
+        goals: The goals (targets only), with per-target values in `columns` (`design.inverse.batch.target_goals`).
         columns: Per-target values and tolerances of the target goals.
         names: The model's outcome names, in order (the columns of `opts.train_Y`).
         B: Number of targets.
@@ -66,11 +66,11 @@ def run_anchored(
             its anchor, Euclidean in unit-cube coordinates) are used.
 
     Returns:
-        The table of `inverse_batch.run_many` (a `target` column, predictions, goals met, rank),
+        The table of `design.inverse.batch.run_many` (a `target` column, predictions, goals met, rank),
         plus `<outcome>_anchored` (the anchored prediction `y0 + f(x) - f(x0)`), `anchor_row`
         (the anchor's row in the training data) and `distance_to_data`.
     """
-    from design.inverse_batch import _table
+    from design.inverse.batch import _table
 
     if any(g.kind != "target" for g in goals):
         raise InputError("anchor='data' works on target goals only. Drop the other goals or use anchor=None.")

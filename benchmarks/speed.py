@@ -1,7 +1,7 @@
 """Speed benchmark: seconds per proposal for Valley, plain BoTorch and Ax, and Valley's peak memory.
 
 Two parts are measured here (`valley benchmark speed` adds a third, the neural ensemble's
-training time, from `campaigns.bench_ensemble`):
+training time, from `benchmarks.ensemble`):
 
 - continuous: one call proposing a batch of `Q = 4` designs on Hartmann-6 (six continuous
   parameters in [0, 1], `f` minimized, measured with noise of sd `NOISE_SD`) from `n` existing
@@ -47,7 +47,7 @@ from botorch.test_functions import Hartmann
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
-from campaigns.baselines import _ax_batch, _ax_parameter, _ax_values, _quiet_ax
+from benchmarks.baselines import _ax_batch, _ax_parameter, _ax_values, _quiet_ax
 from campaigns.campaign import torch_threads
 from campaigns.config import CampaignConfig, load_config
 from campaigns.propose import Proposal, make_proposals
@@ -146,7 +146,7 @@ def time_ax(X: Tensor, y: Tensor, seed: int) -> tuple[float, str]:
 
     The rows are attached as completed trials (untimed) and count as Ax's initialization, so Ax
     goes straight to its BoTorch model (default "fast" generation strategy). Ax may hand out fewer
-    trials than asked for, so the batch is topped up as `campaigns.baselines.run_ax` does; all of
+    trials than asked for, so the batch is topped up as `benchmarks.baselines.run_ax` does; all of
     it is timed. The method is the generation node that made the last trial.
     """
     from ax import Client
@@ -309,7 +309,7 @@ def in_fresh_process(arguments: dict) -> dict:
     A failed or killed child (out of memory, say) gives NaN numbers and the reason in `note`.
     """
     code = (
-        "import json, sys; from campaigns.bench_speed import nanoparticle_child; "
+        "import json, sys; from benchmarks.speed import nanoparticle_child; "
         "print(json.dumps(nanoparticle_child(**json.loads(sys.argv[1]))))"
     )
     done = subprocess.run(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import robot_arm, sine_wave
+from benchmarks import robot_arm, sine_wave
 
 
 def test_sine_wave_known_values_and_dataset():

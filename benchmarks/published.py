@@ -1,19 +1,19 @@
 """The published inverse-design benchmark (Ren et al., NeurIPS 2020): re-simulation error of the best of T designs.
 
 Problems: the robot arm of Ardizzone et al. (2019) and Kruse et al. (2021) with the priors of Ren
-et al. (`data.robot_arm.benchmark_*`), and Ren et al.'s sine wave (`data.sine_wave`). For each:
+et al. (`benchmarks.robot_arm.benchmark_*`), and Ren et al.'s sine wave (`benchmarks.sine_wave`). For each:
 simulate `n_train` training rows and `n_targets` held-out targets (outcomes of designs drawn from
 the same prior, other seed), then ask each method for `T` designs per target and re-simulate them.
 
 Methods:
 
 - `k-NN lookup`: the training designs whose outcomes are nearest the target;
-- `neural adjoint`: Ren et al.'s method on an MLP trained on the MSE (`design.inverse_baselines`);
+- `neural adjoint`: Ren et al.'s method on an MLP trained on the MSE (`benchmarks.inverse_baselines`);
 - `gradient (Valley)`: `inverse_design(..., targets=...)` (one batched run for all targets) on
   the same MLP, and on a `NeuralEnsemble` with its defaults (the surrogate of the issue);
 - `anchored on data (Valley)`: the same call with `InverseOptions(anchor="data")`: the training
   designs nearest each target in outcome space, corrected by Gauss-Newton steps through the
-  surrogate (`design.inverse_anchor`).
+  surrogate (`design.inverse.anchor`).
 
 The metric is Ren et al.'s: the mean over targets of the squared error (mean over outcomes)
 between the target and the re-simulated outcome of the first design (`mse_T1`) and of the best
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data import robot_arm, sine_wave
+from benchmarks import robot_arm, sine_wave
+from benchmarks.inverse_baselines import knn_designs, neural_adjoint, train_mlp
 from design.inverse import InverseOptions, inverse_design
-from design.inverse_baselines import knn_designs, neural_adjoint, train_mlp
 from design.parameters import ContinuousParameter
 from design.space import SearchSpace
 

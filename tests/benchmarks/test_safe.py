@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from campaigns.baselines import run_random
-from campaigns.benchmark import initial_designs, score
+from benchmarks.baselines import run_random
+from benchmarks.safe import initial_designs, score
 from campaigns.config import load_config
 from data import get_system, is_safe, list_systems
 
@@ -56,10 +56,10 @@ def test_benchmark_commands_are_listed_and_check_their_problems():
 def test_safe_benchmark_says_how_to_install_ax_when_it_is_missing(monkeypatch):
     from typer.testing import CliRunner
 
-    import campaigns.benchmark
+    import benchmarks.safe
     from campaigns.cli import app
 
-    monkeypatch.setattr(campaigns.benchmark, "_ax_installed", lambda: False)
+    monkeypatch.setattr(benchmarks.safe, "_ax_installed", lambda: False)
     args = ["benchmark", "safe", "--problems", "gardner", "--methods", "random,ax", "--seeds", "1", "--rounds", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -67,21 +67,8 @@ def test_safe_benchmark_says_how_to_install_ax_when_it_is_missing(monkeypatch):
     assert "random" in result.output
 
 
-def test_inverse_benchmark_scores_every_method_on_the_robot_arm():
-    from typer.testing import CliRunner
-
-    from campaigns.cli import app
-
-    args = ["benchmark", "inverse", "--problems", "robot_arm", "--starts", "16", "--steps", "10", "--n-train", "30"]
-    result = CliRunner().invoke(app, [*args, "-n", "2", "--seeds", "2"])
-    assert result.exit_code == 0, result.output
-    assert "mean over 2 seed(s)" in result.output
-    for method in ("gradient", "training best", "random search", "differential evolution"):
-        assert method in result.output
-
-
 def test_parallel_runs_score_as_the_serial_ones_in_the_same_order(tmp_path):
-    from campaigns.benchmark import run_benchmark
+    from benchmarks.safe import run_benchmark
 
     args = (["gardner"], ["random", "valley"], 2, 1, 2)
     serial = run_benchmark(*args, tmp_path / "serial", progress=lambda line: None)
@@ -114,20 +101,3 @@ def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_pat
     csv.write_bytes(b"\xff\xfe\x00broken")
     broken = CliRunner().invoke(app, [*args, "--seeds", "1", "-o", str(csv), "--resume"])
     assert broken.exit_code == 1 and "--resume could not read" in broken.output
-
-
-def test_published_benchmark_scores_every_method_by_resimulation_error():
-    import numpy as np
-    import torch
-
-    from campaigns.bench_published import published_problem, resimulation_mse, run_published
-
-    rows = pd.DataFrame(run_published("sine_wave", n_train=100, n_targets=3, starts=8, steps=10, mlp_epochs=2))
-    valley = ["gradient (Valley)", "anchored on data (Valley)"]
-    assert rows["method"].tolist() == ["k-NN lookup", "neural adjoint", *valley, *valley]
-    assert (rows["mse_T10"] <= rows["mse_T1"] + 1e-15).all() and (rows["mse_T10"] >= 0).all()
-    assert rows[["s_per_target", "fit_s"]].notna().all().all()
-    problem = published_problem("sine_wave")
-    designs = torch.tensor([[[0.5, 0.5], [0.5 + 1 / 12, 0.5]], [[0.5, 0.5], [float("nan")] * 2]], dtype=torch.double)
-    mse = resimulation_mse(problem, designs, torch.tensor([[1.0], [0.0]], dtype=torch.double))
-    assert mse[0].tolist() == pytest.approx([0.0, 1.0]) and mse[1, 0] == pytest.approx(1.0) and np.isnan(mse[1, 1])
