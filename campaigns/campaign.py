@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
+from campaigns.campaign_model import FAILED
 from campaigns.config import CampaignConfig, dump_config, load_config
 from campaigns.model_cache import ModelCache
-from campaigns.propose import FAILED, make_proposals
+from campaigns.propose import make_proposals
 from campaigns.storage import Store
 from design import InputError, limits_hold, validate_designs
 from design.errors import shown

@@ -90,7 +90,10 @@ def run_design(  # noqa: ANN201
     nudge_from: int | None = None,
     settings: dict | None = None,
 ):
-    """Open the campaign, fit its surrogate on the successful measurements, run `inverse_design`.
+    """Open the campaign, fit its model as `propose` does (`campaigns.campaign_model`), run `inverse_design`.
+
+    The model predicts in the outcomes' units (`CampaignModel.user_units`), so goals are stated in
+    them whatever scale an outcome is modelled on.
 
     Returns the designs; `attrs["surrogate"]` names the model and `attrs["notes"]` says what the
     fit noticed (e.g. uncertainty widened after leave-one-out checks).
@@ -110,9 +113,8 @@ def run_design(  # noqa: ANN201
     import torch
 
     from campaigns.campaign import Campaign
+    from campaigns.campaign_model import campaign_tensors, fit_campaign_model
     from campaigns.model_cache import ModelCache
-    from campaigns.propose import fit_regression_model
-    from campaigns.surrogate_builders import trust_weights
     from design import InputError
     from design.inverse import InverseOptions, inverse_design
     from design.inverse.goals import as_goals
@@ -130,30 +132,31 @@ def run_design(  # noqa: ANN201
             f"goals must name continuous outcomes of the campaign {outcomes}. Got the {kind} {unknown[0]!r} instead. "
             "Give --goal and --constraint on those outcomes."
         )
-    df = camp.measurements
-    df = df[~df["failed"].astype(bool)]
-    space = cfg.space()
-    if len(df) < space.d + 1:
+    measured = camp.measurements
+    data = campaign_tensors(cfg, measured)
+    space, ok = data.space, torch.as_tensor(~data.failed)
+    if int(ok.sum()) < space.d + 1:
         raise InputError(
-            f"inverse design needs at least {space.d + 1} successful measurements. Got {len(df)} instead. Add more."
+            f"inverse design needs at least {space.d + 1} successful measurements. Got {int(ok.sum())} instead. "
+            "Add more."
         )
-    X = space.encode(df[cfg.parameter_names])
-    Y = torch.tensor(df[outcomes].to_numpy(dtype=float), dtype=torch.double).reshape(-1, len(outcomes))
-    notes: list[str] = []
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = fit_regression_model(cfg, space, X, Y, notes, trust_weights(cfg, df), ModelCache(camp.path))
-    if model is None:
+        fitted = fit_campaign_model(cfg, measured, seed, ModelCache(camp.path))  # the model `propose` uses
+    notes = fitted.notes
+    if fitted.model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")
+    regression = [cfg.outcomes.index(name) for name in outcomes]
+    X, Y = data.X[ok], data.Y[ok][:, regression]
     confidence = confidence if confidence is not None else (cfg.confidence or None)  # 0: no safety limits
     nudge = None if nudge_from is None else _measured_design(camp, nudge_from)
     options = InverseOptions(
         train_X=X, train_Y=Y, anchor=anchor, confidence=confidence, nudge_from=nudge, **(settings or {})
     )
     designs_df = inverse_design(
-        model, space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
+        fitted.user_units(), space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
     )
-    surrogate = "neural ensemble" if cfg.surrogate_kind(len(df)) == "ensemble" else "GP"
+    surrogate = "neural ensemble" if cfg.surrogate_kind(len(measured)) == "ensemble" else "GP"
     if simulate is not None:
         designs_df = verify_designs(designs_df, simulate, goal_list)
     designs_df.attrs |= {"surrogate": surrogate, "notes": notes}

@@ -15,15 +15,14 @@ from matplotlib.figure import Figure  # the OO API: no pyplot state, no backend 
 from scipy.stats import binom
 from torch import Tensor
 
+from campaigns.campaign_model import FAILED, campaign_tensors, fit_outcomes, outcome_warp
 from campaigns.config import dump_config
 from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
-from campaigns.propose import FAILED
 from campaigns.simulate import best_safe_so_far
-from campaigns.surrogate_builders import make_ensemble, mean_modules, trust_weights
-from surrogates import cross_validate, fit_outcome_models
-from surrogates.calibration import calibrate
+from surrogates import cross_validate
 
 DIAGNOSTICS_CACHE = ".diagnostics.json"  # in the campaign directory: the last cross-validation and its key
+PIPELINE = "fit_outcomes-1"  # part of that key: a cached result of an older pipeline is not shown
 STATUS_CV_MAX_ROWS = 500  # `valley status` cross-validates GPs itself up to this many rows; else uses the cache
 
 
@@ -160,12 +159,13 @@ def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.
     """k-fold cross-validation of the campaign's configured surrogate on its continuous outcomes.
 
     `k = min(5, n)` over the `n` successful measurements (`KFold`, shuffled with the config's
-    seed). Each fold fits the surrogate as `propose` does: the GPs with the config's mean
-    function, known noise and trust weights (and the leave-one-out widening of the safety
-    outcomes), or the neural ensemble with its physics terms and weights; its predictive mean and
-    variance of a new measurement are scored by `surrogates.cross_validate`. Binary outcomes are
-    not included. The result is cached in the campaign directory (`.diagnostics.json`) under a key
-    of the config and the measurement ids, so asking again without new data is instant.
+    seed). Each fold refits the pipeline that `propose` uses (`campaigns.campaign_model.fit_outcomes`:
+    the outcomes' scales, the GPs with the config's mean function, known noise, trust weights and
+    the leave-one-out widening of the safety outcomes, or the neural ensemble with its physics
+    terms and weights); the predictive mean and sd of a new measurement that `propose` would show,
+    in the outcomes' units, are scored by `surrogates.cross_validate`. Binary outcomes are not
+    included. The result is cached in the campaign directory (`.diagnostics.json`) under a key of
+    the config and the measurement ids, so asking again without new data is instant.
 
     Args:
         camp: The `Campaign`.
@@ -183,7 +183,8 @@ def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.
     if not names or int(ok.sum()) < cv_rows_needed(space.d):
         return None
     kind = cfg.surrogate_kind(len(df))
-    key = hashlib.sha256((dump_config(cfg) + json.dumps(df["id"].astype(int).tolist())).encode()).hexdigest()
+    recipe = PIPELINE + dump_config(cfg) + json.dumps(df["id"].astype(int).tolist())
+    key = hashlib.sha256(recipe.encode()).hexdigest()
     cache = Path(camp.path) / DIAGNOSTICS_CACHE
     try:
         stored = json.loads(cache.read_text())
@@ -193,20 +194,22 @@ def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.
         pass
     if not compute:
         return None
-    rows = df[ok].reset_index(drop=True)
-    X = space.encode(rows)
-    Y = torch.tensor(rows[names].to_numpy(dtype=float), dtype=torch.double).reshape(-1, len(names))
-    w = trust_weights(cfg, rows)
+    data = campaign_tensors(cfg, df[ok].reset_index(drop=True))
+    X, Y, w = data.X, data.Y[:, [cfg.outcomes.index(name) for name in names]], data.weights
     Xw = torch.cat([X, (torch.ones(len(X), dtype=X.dtype) if w is None else w).unsqueeze(-1)], dim=-1)
-    fit_predict = _ensemble_fit_predict(cfg, space) if kind == "ensemble" else _gp_fit_predict(cfg, space)
+    fit_predict = _pipeline_fit_predict(cfg, space, cfg.seed)
     old_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small fits run faster on one thread
     try:
         with torch.random.fork_rng():
             torch.manual_seed(cfg.seed)
             cv_df, oof_df = cross_validate(fit_predict, Xw, Y, k=min(5, len(X)), seed=cfg.seed, outcome_names=names)
+    except NoFoldModel:
+        return None  # a fold without parameters + 1 distinct designs: too few to cross-validate
     finally:
         torch.set_num_threads(old_threads)
+    warp = outcome_warp(cfg, Y)
+    cv_df.insert(1, "modelled_as", [warp.scale_of(name) for name in names])
     try:
         payload = {"key": key, "kind": kind, "cv": cv_df.to_dict("list"), "oof": oof_df.to_dict("list")}
         cache.write_text(json.dumps(payload, default=float))
@@ -221,30 +224,20 @@ def _split_weights(Xw: Tensor) -> tuple[Tensor, Tensor | None]:
     return Xw[:, :-1], None if bool((w == 1).all()) else w
 
 
-def _gp_fit_predict(cfg, space):
-    names = cfg.regression_outcomes
-    noise_sd = [sd for name, sd in zip(cfg.outcomes, cfg.noise_sd, strict=True) if name in names]
-    limited = list(dict.fromkeys(names.index(limit.name) for limit in cfg.safety))
+class NoFoldModel(Exception):
+    """A cross-validation fold on which the pipeline fits no model (too few distinct designs)."""
+
+
+def _pipeline_fit_predict(cfg, space, seed: int):
+    """`fit_predict` for `cross_validate`: the proposing pipeline (`fit_outcomes`) refitted on each fold."""
 
     def fit_predict(Xw_train: Tensor, Y_train: Tensor, Xw_test: Tensor) -> tuple[Tensor, Tensor]:
         X_train, w = _split_weights(Xw_train)
-        model = fit_outcome_models(
-            X_train, Y_train, list(space.cat_dims), noise_sd, mean_modules=mean_modules(cfg, space), weights=w
-        )
-        calibrate(model, limited, cfg.safety_mode == "safe_set")  # as `propose` judges safety
-        with torch.no_grad():
-            post = model.posterior(Xw_test[:, :-1], observation_noise=True)
-        return post.mean, post.variance
-
-    return fit_predict
-
-
-def _ensemble_fit_predict(cfg, space):
-    def fit_predict(Xw_train: Tensor, Y_train: Tensor, Xw_test: Tensor) -> tuple[Tensor, Tensor]:
-        X_train, w = _split_weights(Xw_train)
-        model = make_ensemble(cfg, space).fit(X_train, Y_train, weights=w, bounds=space.bounds)
-        with torch.no_grad():
-            return model.predict(Xw_test[:, :-1])
+        fitted = fit_outcomes(cfg, space, X_train, Y_train, w, seed)
+        if fitted.model is None:
+            raise NoFoldModel(fitted.notes[-1] if fitted.notes else "no model could be fitted on this fold")
+        mean, sd = fitted.predict(Xw_test[:, :-1])
+        return mean, sd**2
 
     return fit_predict
 
@@ -311,7 +304,9 @@ def _diagnostics_section(camp, out_dir: Path) -> list[str]:
     lines = [
         title,
         f"<p>{k}-fold cross-validation of the surrogate ({html.escape(surrogate)}): each measurement predicted by "
-        "a model that did not see it. <a href='diagnostics.html'>Details</a>.</p>",
+        "a model that did not see it, fitted as <code>propose</code> fits it (the <code>modelled_as</code> column: "
+        "the scale each outcome is modelled on; the figures are in its units). "
+        "<a href='diagnostics.html'>Details</a>.</p>",
         cv_df.drop(columns=["verdict"]).to_html(index=False, float_format=lambda v: f"{v:.4g}"),
         "<ul>" + "".join(f"<li>{html.escape(str(v))}</li>" for v in cv_df["verdict"]) + "</ul>",
     ]

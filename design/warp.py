@@ -17,12 +17,15 @@ as `log(y)`: products of factors become sums, multiplicative noise becomes even,
 tell 6,000 from 9,000 beside a 700,000. The log is monotone, so the best design is the same on
 either scale; the acquisition compares improvements as ratios. `log: true` in the objective
 asks for it whatever the span, `log: false` never. An objective that is also limited, has a
-known noise level, a `target` or a hypervolume `reference` at or below 0 keeps its units.
+known noise level, a `target` or a hypervolume `reference` at or below 0 keeps its units, and so
+does any outcome named in `keep` (one that prior knowledge, stated in its units, speaks about).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +33,7 @@ from torch import Tensor
 
 from design.goals import Objective, SafetyLimit
 
+Array = TypeVar("Array", np.ndarray, Tensor)
 LOG_RATIO = 10.0  # an objective is modelled as log(y) when its positive measurements span this factor
 
 
@@ -59,22 +63,34 @@ class OutcomeWarp:
 
     @classmethod
     def of(
-        cls, objectives: list[Objective], safety: list[SafetyLimit], Y: Tensor | None = None, outcomes: list[str] = ()
+        cls,
+        objectives: list[Objective],
+        safety: list[SafetyLimit],
+        Y: Tensor | None = None,
+        outcomes: Sequence[str] = (),
+        keep: Collection[str] = (),
     ) -> OutcomeWarp:
         """Warp every one-sided limit whose outcome is limited once, is no objective and has no known noise.
 
         With the measurements `Y` (columns in `outcomes` order), also log every objective that
-        `logs` (see the module docstring).
+        `logs` (see the module docstring). Outcomes named in `keep` stay in their units.
         """
         names = [limit.name for limit in safety]
         objective_names = {o.name for o in objectives}
-        logged = () if Y is None else tuple(o.name for o in objectives if logs(o, Y[:, outcomes.index(o.name)], names))
+        logged = (
+            ()
+            if Y is None
+            else tuple(
+                o.name for o in objectives if o.name not in keep and logs(o, Y[:, list(outcomes).index(o.name)], names)
+            )
+        )
         warped = [
             limit
             for limit in safety
             if (limit.lower is None) != (limit.upper is None)
             and names.count(limit.name) == 1
             and limit.name not in objective_names
+            and limit.name not in keep
             and limit.noise_sd is None
         ]
         return cls(tuple(warped), logged)
@@ -106,6 +122,17 @@ class OutcomeWarp:
                 notes.append(f"{o.name!r} is modelled in its units: `log: true` needs every measurement above 0.")
         return notes
 
+    def scale_of(self, name: str) -> str:
+        """How `name` is modelled, in words a report can show: `log(y)`, `bilog(y - 1.5)` or `y`."""
+        for limit in self.limits:
+            if limit.name == name:
+                return (
+                    f"bilog({name} - {limit.upper:g})"
+                    if limit.upper is not None
+                    else f"bilog({limit.lower:g} - {name})"
+                )
+        return f"log({name})" if name in self.logged else name
+
     def apply(self, Y: Tensor, outcomes: list[str]) -> Tensor:
         """The `n x m` outcomes (columns in `outcomes` order) on the model's scale."""
         Y = Y.clone()
@@ -117,26 +144,30 @@ class OutcomeWarp:
             Y[:, j] = torch.log(Y[:, j])
         return Y
 
-    def invert(self, mean: np.ndarray, sd: np.ndarray, outcomes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive means and sds back in the outcomes' units.
+    def invert(self, mean: Array, sd: Array, outcomes: Sequence[str]) -> tuple[Array, Array]:
+        """Predictive means and sds (`... x m`, numpy or torch) back in the outcomes' units.
 
         A bilog outcome's mean maps to the median of the prediction (the map is monotone), its sd
         by the delta method, `sd * exp(|mean|)`, the map's slope at the mean. A logged outcome is
-        log-normal, with mean `exp(mu + s^2 / 2)` and sd `mean * sqrt(exp(s^2) - 1)`.
+        log-normal, with mean `exp(mu + s^2 / 2)` and sd `mean * sqrt(exp(s^2) - 1)`. Tensors
+        keep their gradients.
         """
-        mean, sd = mean.copy(), sd.copy()
+        if isinstance(mean, np.ndarray):
+            back = self.invert(torch.as_tensor(mean), torch.as_tensor(sd), outcomes)
+            return back[0].numpy(), back[1].numpy()
+        columns_mean, columns_sd = list(mean.unbind(-1)), list(sd.unbind(-1))
         for limit in self.limits:
-            j = outcomes.index(limit.name)
-            z = mean[:, j].copy()
-            offset = bilog_inverse(torch.as_tensor(z)).numpy()
-            mean[:, j] = limit.upper + offset if limit.upper is not None else limit.lower - offset
-            sd[:, j] = sd[:, j] * np.exp(np.abs(z))
+            j = list(outcomes).index(limit.name)
+            z = columns_mean[j]
+            offset = bilog_inverse(z)
+            columns_mean[j] = limit.upper + offset if limit.upper is not None else limit.lower - offset
+            columns_sd[j] = columns_sd[j] * torch.exp(z.abs())
         for name in self.logged:
-            j = outcomes.index(name)
-            mu, s2 = mean[:, j].copy(), sd[:, j] ** 2
-            mean[:, j] = np.exp(mu + s2 / 2)
-            sd[:, j] = mean[:, j] * np.sqrt(np.expm1(s2))
-        return mean, sd
+            j = list(outcomes).index(name)
+            mu, s2 = columns_mean[j], columns_sd[j] ** 2
+            columns_mean[j] = torch.exp(mu + s2 / 2)
+            columns_sd[j] = columns_mean[j] * torch.sqrt(torch.expm1(s2))
+        return torch.stack(columns_mean, dim=-1), torch.stack(columns_sd, dim=-1)
 
 
 def logs(objective: Objective, y: Tensor, limited: list[str]) -> bool:

@@ -56,7 +56,7 @@ def test_status_is_quiet_for_a_well_calibrated_gp(measured_gp):
     assert (measured_gp.path / DIAGNOSTICS_CACHE).is_file()  # the next status is instant
 
 
-def overconfident(cfg, space):
+def overconfident(cfg, space, seed):
     """A surrogate that predicts the training mean with a tiny interval: badly overconfident."""
 
     def fit_predict(Xw_train, Y_train, Xw_test):
@@ -67,7 +67,7 @@ def overconfident(cfg, space):
 
 
 def test_status_warns_for_a_poorly_calibrated_surrogate(tmp_path, monkeypatch):
-    monkeypatch.setattr(report_module, "_gp_fit_predict", overconfident)
+    monkeypatch.setattr(report_module, "_pipeline_fit_predict", overconfident)
     camp = Campaign.create(tmp_path / "camp", config())
     camp.add_measurements(lab(uniform(12, seed=0)))
     result = invoke("status", camp.path)
@@ -77,7 +77,7 @@ def test_status_warns_for_a_poorly_calibrated_surrogate(tmp_path, monkeypatch):
 
 
 def test_status_skips_the_check_with_few_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(report_module, "_gp_fit_predict", overconfident)
+    monkeypatch.setattr(report_module, "_pipeline_fit_predict", overconfident)
     camp = Campaign.create(tmp_path / "camp", config())
     camp.add_measurements(lab(uniform(5, seed=0)))  # < 2 (d + 1) = 6
     result = invoke("status", camp.path)
@@ -88,6 +88,6 @@ def test_status_skips_the_check_with_few_rows(tmp_path, monkeypatch):
 def test_status_does_not_train_an_ensemble(tmp_path, monkeypatch):
     camp = Campaign.create(tmp_path / "camp", config(surrogate={"kind": "ensemble", "members": 2, "epochs": 5}))
     camp.add_measurements(lab(uniform(12, seed=0)))
-    monkeypatch.setattr(report_module, "_ensemble_fit_predict", lambda *a: pytest.fail("status trained"))
+    monkeypatch.setattr(report_module, "_pipeline_fit_predict", lambda *a: pytest.fail("status trained"))
     assert invoke("status", camp.path).exit_code == 0
     assert not (camp.path / DIAGNOSTICS_CACHE).exists()

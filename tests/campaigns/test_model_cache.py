@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import surrogates.gp
+from campaigns.campaign_model import fit_regression_model
 from campaigns.config import load_config
 from campaigns.model_cache import CACHE_DIR, CachedFit, ModelCache, fingerprint
-from campaigns.propose import fit_regression_model, make_proposals
+from campaigns.propose import make_proposals
 from tests.campaigns.test_propose import SMALL, initial_designs, measure, new_campaign
 
 

@@ -1,0 +1,264 @@
+"""The batch policy of a safety-constrained proposal: which designs go into the next batch, and why.
+
+`choose_batch` turns a fitted model and an acquisition function into a batch of `n` designs
+under a `SafetyRule` (the limits, the confidence, the mode). Whether a design "meets the
+confidence" is decided by `meets_confidence` and nowhere else: the batch, the proposal table's
+`meets_confidence` column and the optimizer's discard all use it.
+
+The policy, in order:
+
+1. nothing measured is safe yet: the designs least likely to violate a limit under samples of
+   the model (SCBO's least violation), flagged `find-safe`;
+2. `safe_set` mode: half the batch to the strongest expanders of the safe set, the rest by
+   acquisition among its maximizers (`design.safe_set`);
+3. a candidate pool: the best candidates by acquisition among those meeting the confidence;
+4. else the batch optimizer (`design.bo.optimize_batch`) under the confidence barrier; optimized
+   designs that fall short or repeat another are replaced by the best confident candidates left;
+5. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache, partial
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from design.bo import (
+    candidate_pool,
+    choose_from_pool,
+    make_acquisition,
+    optimize_batch,
+    probability_safe,
+    probability_safe_grad,
+    space_filling,
+    spread_rows,
+)
+from design.feasible import ConfidenceBarrier, FeasibilityWeighted, least_violation_samples
+from design.goals import Objective, SafetyLimit
+from design.safe_set import reach_per_input, safe_set, small_steps
+from design.space import SearchSpace
+
+
+def meets_confidence(p_safe: Tensor | np.ndarray, confidence: float) -> Tensor | np.ndarray:
+    """Whether each P(safe) reaches `confidence` (NaN, an unknown P(safe), does not)."""
+    return p_safe >= confidence
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    """What every proposed design must satisfy: `limits` hold with P >= `confidence`, judged by `mode`.
+
+    Example:
+        >>> rule = SafetyRule([SafetyLimit(name="stress", upper=1.0)], confidence=0.95)
+        >>> ok = rule.meets(model, X, outcomes)   # all True when there are no limits
+    """
+
+    limits: list[SafetyLimit] = field(default_factory=list)
+    confidence: float = 0.95
+    mode: Literal["probabilistic", "safe_set"] = "probabilistic"
+
+    def __bool__(self) -> bool:
+        return bool(self.limits)
+
+    def p_safe(self, model, X: Tensor, outcomes: list[str]) -> Tensor:  # noqa: ANN001
+        """P(every limit holds) at each row of `X`."""
+        return probability_safe(model, X, self.limits, outcomes)
+
+    def meets(self, model, X: Tensor, outcomes: list[str]) -> Tensor:  # noqa: ANN001
+        """`meets_confidence` at each row of `X`; True everywhere without limits."""
+        if not self.limits or X.shape[0] == 0:
+            return torch.ones(X.shape[0], dtype=torch.bool)
+        return meets_confidence(self.p_safe(model, X, outcomes), self.confidence)
+
+
+@dataclass
+class Batch:
+    """Designs (encoded) and the role each plays: optimize, expand, maximize, find-safe, closest-to-safe."""
+
+    X: Tensor
+    roles: list[str]
+
+
+@dataclass
+class BatchRequest:
+    """Everything `choose_batch` needs besides the model.
+
+    Attributes:
+        space: The search space.
+        objectives, outcomes: The goals and the model's output names in order.
+        rule: The safety rule.
+        X, Y: The measured designs and outcomes (on the scale of `rule.limits`; NaN: failed).
+        X_safe: The measured designs that met every limit.
+        X_pending: Designs proposed and not yet measured (None: none).
+        X_pool: A candidate pool to choose from (None: optimize over the space).
+        effort: `(restarts, raw_samples)` of the optimizer.
+        mc_samples: Monte Carlo samples of the acquisition function.
+        feasibility: `P(a run succeeds)` as a function of `X`, once runs have failed.
+    """
+
+    space: SearchSpace
+    objectives: list[Objective]
+    outcomes: list[str]
+    rule: SafetyRule
+    X: Tensor
+    Y: Tensor
+    X_safe: Tensor
+    X_pending: Tensor | None = None
+    X_pool: Tensor | None = None
+    effort: tuple[int, int] = (8, 256)
+    mc_samples: int = 128
+    feasibility: object | None = None
+
+
+def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) -> Batch:  # noqa: ANN001
+    """The next `n` designs (the module docstring's policy); what happened, in `notes`."""
+    space, rule, outcomes, X = req.space, req.rule, req.outcomes, req.X
+    complete = ~torch.isnan(req.Y).any(dim=-1)
+    acqf = make_acquisition(
+        model, X[complete], req.objectives, rule.limits, outcomes, req.X_pending, seed, req.mc_samples
+    )
+    if req.feasibility is not None:
+        acqf = FeasibilityWeighted(acqf, req.feasibility.probability)  # type: ignore[attr-defined]
+    X_safe = req.X_safe
+
+    @cache
+    def pool() -> Tensor:  # built only on the paths that need it: with an equality it takes seconds
+        return req.X_pool if req.X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
+
+    def confident_pool() -> Tensor:
+        return pool()[rule.meets(model, pool(), outcomes)]
+
+    if rule:
+        p_safe = partial(probability_safe_grad, model, safety=rule.limits, outcomes=outcomes)
+        acqf = ConfidenceBarrier(acqf, p_safe, rule.confidence)
+
+    if rule and len(X_safe) == 0:
+        picks = least_violation_samples(model, pool(), rule.limits, outcomes, n, seed)
+        notes.append(
+            "nothing measured so far is safe: these are the designs most likely to be safe under samples "
+            "of the model (least violation, as in SCBO). They are NOT known to be safe: see `meets_confidence`."
+        )
+        return Batch(pool()[picks], ["find-safe"] * len(picks))
+    if rule and rule.mode == "safe_set":
+        batch = _safe_set_batch(model, req, acqf, pool(), n)
+    elif req.X_pool is not None:
+        eligible = confident_pool()
+        batch = Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
+    else:
+        X_new = optimize_batch(acqf, space, n, seed, *req.effort)
+        keep = rule.meets(model, X_new, outcomes) & first_of_duplicates(X_new)
+        if not keep.all():
+            why = f"fell below P(safe) >= {rule.confidence:g} or repeated another" if rule else "repeated"
+            notes.append(f"{int((~keep).sum())} optimized design(s) {why}; replaced by the best candidates left.")
+        batch = Batch(X_new[keep], ["optimize"] * int(keep.sum()))
+        if not keep.all():
+            batch = _top_up(acqf, batch, confident_pool(), n, "optimize")
+    if len(batch.roles) < n and rule.mode == "safe_set" and len(batch.roles) > 0:
+        notes.append(
+            f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
+            "proposed. Measure these and ask again: the safe set grows with every safe measurement."
+        )
+    elif len(batch.roles) < n and rule and rule.mode == "safe_set":
+        batch = _closest_to_safe(model, req, _small_steps(model, req, seed), batch, n, notes)
+    elif len(batch.roles) < n and rule:
+        batch = _closest_to_safe(model, req, pool(), batch, n, notes)
+    if len(batch.roles) < n:
+        notes.append(f"only {len(batch.roles)} distinct design(s) could be proposed.")
+    return batch
+
+
+def spread_batch(space: SearchSpace, n: int, X_existing: Tensor, X_pool: Tensor | None, seed: int) -> Batch:
+    """`n` space-filling designs (or pool rows) away from `X_existing`: the batch without a model."""
+    if X_pool is None:
+        X_new = space_filling(space, n, X_existing, seed)
+    else:
+        X_new = X_pool[spread_rows(X_pool, n, X_existing, space.cat_dims)]
+    return Batch(X_new, ["space-filling"] * X_new.shape[0])
+
+
+def _safe_set_batch(model, req: BatchRequest, acqf, pool: Tensor, n: int) -> Batch:  # noqa: ANN001
+    """Half the batch (rounded down) to the strongest expanders, the rest by acquisition among maximizers."""
+    objective = req.objectives[0] if len(req.objectives) == 1 else None
+    space = req.space
+    sets = safe_set(
+        model,
+        pool,
+        objective,
+        req.rule.limits,
+        req.outcomes,
+        req.rule.confidence,
+        req.X_safe,
+        space.cat_dims,
+        space.discrete_dims,
+    )
+    order = torch.argsort(sets.expansion, descending=True).tolist()
+    expanders = [i for i in order if sets.expansion[i] > 0][: n // 2]
+    batch = Batch(pool[expanders], ["expand"] * len(expanders))
+    taken = torch.zeros(pool.shape[0], dtype=torch.bool)
+    taken[expanders] = True
+    batch = _top_up(acqf, batch, pool[sets.maximizers & ~taken], n, "maximize")
+    return _top_up(acqf, batch, pool[sets.safe & ~taken], n, "maximize")
+
+
+def _small_steps(model, req: BatchRequest, seed: int) -> Tensor:  # noqa: ANN001
+    """Feasible designs a small step from those measured safe (`design.safe_set.small_steps`)."""
+    space, X_safe = req.space, req.X_safe
+    if space.botorch_constraints()[1]:  # a step would leave an equality's surface: the pool's own designs
+        return candidate_pool(space, X_safe, seed=seed)
+    limited = [req.outcomes.index(limit.name) for limit in req.rule.limits]
+    reach = reach_per_input(model, limited, X_safe.shape[-1], space.discrete_dims)
+    steps = space.snap(small_steps(X_safe, reach, space.cat_dims, seed=seed).clamp(0.0, 1.0))
+    feasible = torch.as_tensor(space.feasible(space.decode(steps)))
+    return steps[feasible] if feasible.any() else candidate_pool(space, X_safe, seed=seed)
+
+
+def _top_up(acqf, batch: Batch, eligible: Tensor, n: int, role: str) -> Batch:  # noqa: ANN001
+    """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`."""
+    need = n - len(batch.roles)
+    if need <= 0 or eligible.shape[0] == 0:
+        return batch
+    fresh = eligible[~matches_any(eligible, batch.X)]
+    base = acqf.X_pending
+    acqf.set_X_pending(batch.X if base is None else torch.cat([base, batch.X]))
+    try:
+        picks = choose_from_pool(acqf, fresh, need)
+    finally:
+        acqf.set_X_pending(base)
+    return Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + [role] * len(picks))
+
+
+def _closest_to_safe(model, req: BatchRequest, pool: Tensor, batch: Batch, n: int, notes: list[str]) -> Batch:  # noqa: ANN001
+    """Top the batch up with the designs of `pool` most likely safe, spread among the `4 n` best."""
+    rule = req.rule
+    fresh = pool[~matches_any(pool, batch.X)]
+    p = rule.p_safe(model, fresh, req.outcomes)
+    need = n - len(batch.roles)
+    top = torch.argsort(p, descending=True)[: 4 * n]
+    picks = top[spread_rows(fresh[top], need, batch.X, {})]
+    if rule.mode == "safe_set":
+        short, where = "is in the safe set", "a small step from designs measured safe"
+    else:
+        short, where = f"reaches P(safe) >= {rule.confidence:g}", "near the measured ones"
+    notes.append(
+        f"not enough designs {short} yet; {len(picks)} design(s) with the highest P(safe) (best "
+        f"{float(p[top[0]]):.2f}) {where} are proposed. They are NOT known to be safe: see `meets_confidence` "
+        "and `p_safe`."
+    )
+    return Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + ["closest-to-safe"] * len(picks))
+
+
+def matches_any(A: Tensor, B: Tensor) -> Tensor:
+    """Rows of `A` equal (to 1e-9) to some row of `B`."""
+    if B.shape[0] == 0:
+        return torch.zeros(A.shape[0], dtype=torch.bool)
+    return (torch.cdist(A, B) < 1e-9).any(dim=1)
+
+
+def first_of_duplicates(X: Tensor) -> Tensor:
+    """False for each row equal to an earlier one."""
+    close = torch.cdist(X, X) < 1e-9
+    return ~torch.tril(close, diagonal=-1).any(dim=1)

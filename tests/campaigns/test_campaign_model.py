@@ -1,0 +1,121 @@
+"""The campaign model: one pipeline for propose, report and design; prior knowledge in the outcomes' units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import KFold
+
+from campaigns import Campaign
+from campaigns.campaign_model import fit_campaign_model
+from campaigns.config import CampaignConfig
+from campaigns.design_cli import run_design
+from campaigns.model_cache import CACHE_DIR
+from campaigns.propose import make_proposals
+from campaigns.report import surrogate_diagnostics
+
+torch.set_num_threads(1)
+
+DOSE = {"name": "dose", "type": "continuous", "bounds": [0.1, 10.0], "log": True}
+
+
+def _emax(dose: np.ndarray) -> np.ndarray:
+    return 0.05 + 2.0 * dose**1.5 / (2.0**1.5 + dose**1.5)  # from 0.05 to 1.9: wide enough to be logged
+
+
+def test_an_emax_mean_is_fitted_to_the_outcome_in_its_units():
+    cfg = CampaignConfig.model_validate(
+        {
+            "name": "dose",
+            "parameters": [DOSE],
+            "objectives": [{"name": "tcell", "goal": "maximize"}],
+            "surrogate": {"kind": "gp", "mean": {"kind": "emax", "input": "dose"}},
+        }
+    )
+    dose = np.geomspace(0.1, 10.0, 12)
+    df = pd.DataFrame({"dose": dose, "tcell": _emax(dose)})
+    fitted = fit_campaign_model(cfg, df)
+    mean = fitted.model.models[0].mean_module
+    assert fitted.warp.scale_of("tcell") == "tcell"  # not log(tcell): the mean speaks about tcell
+    assert any("'tcell' is modelled in its units" in note for note in fitted.notes)
+    assert abs(mean.hill.item() - 1.5) < 0.3 and abs(mean.ec50.item() - 2.0) < 0.5
+    without_mean = fit_campaign_model(
+        cfg.model_copy(update={"surrogate": cfg.surrogate.model_copy(update={"mean": None})}), df
+    )
+    assert without_mean.warp.scale_of("tcell") == "log(tcell)"  # the same data are logged with no prior on them
+
+
+def test_a_bound_on_a_limited_outcome_bounds_the_outcome_not_its_bilog():
+    cfg = CampaignConfig.model_validate(
+        {
+            "name": "bounded",
+            "seed": 0,
+            "parameters": [{"name": "x", "type": "continuous", "bounds": [0, 1]}],
+            "objectives": [{"name": "f", "goal": "maximize"}],
+            "safety": [{"name": "c", "upper": 1.5}],
+            "surrogate": {
+                "kind": "ensemble",
+                "members": 2,
+                "epochs": 150,
+                "physics": [{"kind": "bounded", "outcome": "c", "lower": 0, "weight": 1.0}],
+            },
+        }
+    )
+    x = np.linspace(0, 1, 24)
+    df = pd.DataFrame({"x": x, "f": np.sin(3 * x), "c": 0.2 + x})  # c from 0.2 to 1.2: safe, above 0
+    fitted = fit_campaign_model(cfg, df)
+    assert fitted.warp.scale_of("c") == "c"
+    mean, _ = fitted.predict(torch.linspace(0, 1, 101, dtype=torch.double).unsqueeze(-1))
+    c = mean[:, 1].numpy()
+    # on bilog(c - 1.5) a lower bound of 0 would have pushed every prediction above 1.5
+    assert c.min() > -0.05 and np.sqrt(np.mean((c - (0.2 + np.linspace(0, 1, 101))) ** 2)) < 0.15
+
+
+WIDE = {
+    "name": "wide",
+    "seed": 3,
+    "parameters": [
+        {"name": "x1", "type": "continuous", "bounds": [0, 1]},
+        {"name": "x2", "type": "continuous", "bounds": [0, 1]},
+    ],
+    "objectives": [{"name": "cost", "goal": "minimize"}],
+    "safety": [{"name": "stress", "upper": 1.0}],
+}
+
+
+def _wide_rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x1": rng.uniform(size=n), "x2": rng.uniform(size=n)})
+    df["cost"] = np.exp(4 * df["x1"] - 2 * df["x2"])  # spans more than 10x: modelled as log(cost)
+    df["stress"] = 2 * df["x1"] * df["x2"] - 0.3
+    return df
+
+
+def test_report_cross_validates_the_predictions_propose_shows(tmp_path):
+    cfg = CampaignConfig.model_validate(WIDE)
+    df = _wide_rows(15, seed=0)
+    camp = Campaign.create(tmp_path / "camp", WIDE)
+    camp.add_measurements(df)
+    cv_df, oof_df, _ = surrogate_diagnostics(camp)
+    assert list(cv_df["modelled_as"]) == ["log(cost)", "bilog(stress - 1)"]
+    train, test = next(iter(KFold(5, shuffle=True, random_state=cfg.seed).split(df)))
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)
+        shown = make_proposals(cfg, df.iloc[train], df.iloc[:0], len(test), df.iloc[test], seed=cfg.seed).table
+    shown = shown.set_index(["x1", "x2"]).loc[list(zip(df["x1"].iloc[test], df["x2"].iloc[test], strict=True))]
+    for name in ["cost", "stress"]:
+        cv = oof_df[oof_df["outcome"] == name].set_index("row").loc[test]
+        assert np.allclose(cv["mean"], shown[f"{name}_mean"], rtol=1e-4)
+        assert np.allclose(cv["sd"], shown[f"{name}_sd"], rtol=1e-4)
+
+
+def test_design_reuses_the_model_propose_fitted(tmp_path):
+    camp = Campaign.create(tmp_path / "camp", WIDE)
+    camp.add_measurements(_wide_rows(12, seed=1))
+    camp.propose(2)
+    cached = sorted((camp.path / CACHE_DIR).iterdir())
+    designs = run_design(camp.path, 2, ["cost=min", "stress<=1"], starts=32, seed=0)
+    assert sorted((camp.path / CACHE_DIR).iterdir()) == cached  # a cache hit: no new fit
+    assert "'cost' is modelled as log(cost)" in " ".join(designs.attrs["notes"])
+    assert (designs["cost_mean"] > 0).all()  # in the units of cost, not of its log
