@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from botorch.models import ModelListGP
 from torch import Tensor
 
-from campaigns.config import CampaignConfig
+from campaigns.config import CampaignConfig, MeanConfig, PhysicsConfig
 from campaigns.large_data import MAX_GP_ROWS, goal_score, gp_rows
 from campaigns.model_cache import ModelCache
 from campaigns.surrogate_builders import fit_gps, make_ensemble, trust_weights
@@ -38,6 +39,7 @@ from design import SearchSpace, limits_hold, probability_safe
 from design.warp import OutcomeWarp
 from surrogates import FeasibilityModel, SurrogateWarning
 from surrogates.calibration import calibrate
+from surrogates.protocol import Surrogate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
 WIDENED = 1.5  # say so when a safety model's uncertainty is widened more than this
@@ -81,16 +83,16 @@ class UserUnits:
     (`OutcomeWarp.invert`), so a Gaussian on these numbers approximates it near the mean.
     """
 
-    model: object
+    model: Surrogate
     warp: OutcomeWarp
     outcomes: list[str]
+    num_outputs: int = field(init=False)
 
-    @property
-    def num_outputs(self) -> int:
-        return len(self.outcomes)
+    def __post_init__(self) -> None:
+        self.num_outputs = len(self.outcomes)
 
     def posterior(self, X: Tensor, observation_noise: bool = False) -> UserUnitsPosterior:
-        posterior = self.model.posterior(X, observation_noise=observation_noise)  # type: ignore[attr-defined]
+        posterior = self.model.posterior(X, observation_noise=observation_noise)
         mean, sd = self.warp.invert(posterior.mean, posterior.variance.clamp_min(0).sqrt(), self.outcomes)
         return UserUnitsPosterior(mean, sd**2)
 
@@ -114,7 +116,7 @@ class CampaignModel:
     config: CampaignConfig
     space: SearchSpace
     warp: OutcomeWarp
-    model: object | None
+    model: Surrogate | None
     X: Tensor
     Y: Tensor
     failed: np.ndarray
@@ -130,9 +132,11 @@ class CampaignModel:
 
     def p_safe(self, X: Tensor) -> Tensor:
         """P(every safety limit holds) at `X` (exact on the model's scale)."""
+        assert self.model is not None, "no model was fitted (see `notes`)"
         return probability_safe(self.model, X, self.config.safety, self.config.regression_outcomes)
 
     def user_units(self) -> UserUnits:
+        assert self.model is not None, "no model was fitted (see `notes`)"
         return UserUnits(self.model, self.warp, self.config.regression_outcomes)
 
 
@@ -199,11 +203,13 @@ def outcome_warp(config: CampaignConfig, Y: Tensor, notes: list[str] | None = No
 def prior_outcomes(config: CampaignConfig, kind: str) -> tuple[str, ...]:
     """Outcomes that the prior knowledge of the surrogate `kind` speaks about (they keep their units)."""
     first = config.regression_outcomes[0] if config.regression_outcomes else None
-    if kind == "gp":
-        entries = [config.surrogate.mean] if config.surrogate.mean is not None else []
-    else:
-        entries = list(config.surrogate.physics)
-    return tuple(dict.fromkeys(e.outcome or first for e in entries if (e.outcome or first) is not None))
+    entries: list[MeanConfig | PhysicsConfig] = []
+    if kind == "gp" and config.surrogate.mean is not None:
+        entries.append(config.surrogate.mean)
+    elif kind == "ensemble":
+        entries.extend(config.surrogate.physics)
+    names = [entry.outcome or first for entry in entries]
+    return tuple(dict.fromkeys(name for name in names if name is not None))
 
 
 def _kept_notes(config: CampaignConfig, objectives: list, Y: Tensor, keep: tuple[str, ...]) -> list[str]:
@@ -265,7 +271,7 @@ def fit_regression_model(
     except Exception as err:  # noqa: BLE001
         notes.append(f"model fit failed ({type(err).__name__}: {err}); used a space-filling design.")
         return None
-    if kind == "ensemble":  # one model with m outputs: no per-outcome GP to recalibrate by leave-one-out
+    if not isinstance(model, ModelListGP):  # the ensemble, one model with m outputs: no GP to recalibrate
         why = "" if config.surrogate.kind == "ensemble" else f" (surrogate auto: {X.shape[0]} measurements)"
         notes.append(
             f"outcomes modelled by a neural ensemble of {config.surrogate.members} network(s){why}; "

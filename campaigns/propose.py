@@ -93,6 +93,7 @@ def make_proposals(
     if candidates_df is None:
         table = space.decode(batch.X)
     else:  # the pool's own rows, values exactly as given
+        assert X_pool is not None
         table = candidates_df.iloc[_rows_of(X_pool, batch.X)][config.parameter_names].copy()
     table = _with_predictions(fitted, table, batch)
     return Proposal(table, method, notes)
@@ -181,6 +182,7 @@ def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) ->
     if data.candidates_df is None:
         table = space.decode(batch.X)
     else:
+        assert data.X_pool is not None
         table = data.candidates_df.iloc[_rows_of(data.X_pool, batch.X)][config.parameter_names].copy()
     return Proposal(_binary_predictions(config, table, classifier, model, feasibility, batch), method, notes)
 

@@ -19,9 +19,10 @@ The policy, in order:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -42,8 +43,10 @@ from design.goals import Objective, SafetyLimit
 from design.safe_set import reach_per_input, safe_set, small_steps
 from design.space import SearchSpace
 
+Probabilities = TypeVar("Probabilities", Tensor, np.ndarray)
 
-def meets_confidence(p_safe: Tensor | np.ndarray, confidence: float) -> Tensor | np.ndarray:
+
+def meets_confidence(p_safe: Probabilities, confidence: float) -> Probabilities:
     """Whether each P(safe) reaches `confidence` (NaN, an unknown P(safe), does not)."""
     return p_safe >= confidence
 
@@ -101,7 +104,7 @@ class BatchRequest:
     """
 
     space: SearchSpace
-    objectives: list[Objective]
+    objectives: Sequence[Objective]
     outcomes: list[str]
     rule: SafetyRule
     X: Tensor
@@ -119,7 +122,7 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
     space, rule, outcomes, X = req.space, req.rule, req.outcomes, req.X
     complete = ~torch.isnan(req.Y).any(dim=-1)
     acqf = make_acquisition(
-        model, X[complete], req.objectives, rule.limits, outcomes, req.X_pending, seed, req.mc_samples
+        model, X[complete], list(req.objectives), rule.limits, outcomes, req.X_pending, seed, req.mc_samples
     )
     if req.feasibility is not None:
         acqf = FeasibilityWeighted(acqf, req.feasibility.probability)  # type: ignore[attr-defined]

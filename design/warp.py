@@ -64,8 +64,8 @@ class OutcomeWarp:
     @classmethod
     def of(
         cls,
-        objectives: list[Objective],
-        safety: list[SafetyLimit],
+        objectives: Sequence[Objective],
+        safety: Sequence[SafetyLimit],
         Y: Tensor | None = None,
         outcomes: Sequence[str] = (),
         keep: Collection[str] = (),
@@ -95,12 +95,12 @@ class OutcomeWarp:
         ]
         return cls(tuple(warped), logged)
 
-    def model_limits(self, safety: list[SafetyLimit]) -> list[SafetyLimit]:
+    def model_limits(self, safety: Sequence[SafetyLimit]) -> list[SafetyLimit]:
         """`safety` on the model's scale: each warped limit becomes `upper = 0`."""
         warped = {limit.name for limit in self.limits}
         return [SafetyLimit(name=s.name, upper=0.0, confidence=s.confidence) if s.name in warped else s for s in safety]
 
-    def model_objectives(self, objectives: list[Objective]) -> list[Objective]:
+    def model_objectives(self, objectives: Sequence[Objective]) -> list[Objective]:
         """`objectives` on the model's scale: a logged objective's `reference` becomes its log."""
         return [
             o.model_copy(update={"reference": float(np.log(o.reference))})
@@ -109,7 +109,7 @@ class OutcomeWarp:
             for o in objectives
         ]
 
-    def log_notes(self, objectives: list[Objective], Y: Tensor, outcomes: list[str]) -> list[str]:
+    def log_notes(self, objectives: Sequence[Objective], Y: Tensor, outcomes: Sequence[str]) -> list[str]:
         """One line per logged objective (its measured range), and per `log: true` that could not apply."""
         notes = []
         for o in objectives:
@@ -138,7 +138,8 @@ class OutcomeWarp:
         Y = Y.clone()
         for limit in self.limits:
             j = outcomes.index(limit.name)
-            Y[:, j] = bilog(Y[:, j] - limit.upper if limit.upper is not None else limit.lower - Y[:, j])
+            bound, sign = _centre(limit)
+            Y[:, j] = bilog(sign * (Y[:, j] - bound))
         for name in self.logged:
             j = outcomes.index(name)
             Y[:, j] = torch.log(Y[:, j])
@@ -159,8 +160,8 @@ class OutcomeWarp:
         for limit in self.limits:
             j = list(outcomes).index(limit.name)
             z = columns_mean[j]
-            offset = bilog_inverse(z)
-            columns_mean[j] = limit.upper + offset if limit.upper is not None else limit.lower - offset
+            bound, sign = _centre(limit)
+            columns_mean[j] = bound + sign * bilog_inverse(z)
             columns_sd[j] = columns_sd[j] * torch.exp(z.abs())
         for name in self.logged:
             j = list(outcomes).index(name)
@@ -168,6 +169,14 @@ class OutcomeWarp:
             columns_mean[j] = torch.exp(mu + s2 / 2)
             columns_sd[j] = columns_mean[j] * torch.sqrt(torch.expm1(s2))
         return torch.stack(columns_mean, dim=-1), torch.stack(columns_sd, dim=-1)
+
+
+def _centre(limit: SafetyLimit) -> tuple[float, float]:
+    """`(bound, sign)` of a one-sided limit: it is modelled as `bilog(sign * (y - bound))`, safe at or below 0."""
+    if limit.upper is not None:
+        return limit.upper, 1.0
+    assert limit.lower is not None  # a warped limit is one-sided (`OutcomeWarp.of`)
+    return limit.lower, -1.0
 
 
 def logs(objective: Objective, y: Tensor, limited: list[str]) -> bool:
