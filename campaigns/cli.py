@@ -10,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from campaigns.console import OneLineErrors, err, out, progress_line, say, set_debug, table_of
+from campaigns.console import OneLineErrors, err, out, print_table, progress_line, say, set_debug, table_of
 from campaigns.console import fail as _fail
 from campaigns.design_cli import design
+
+EXPORT = "`valley export DIR`"  # where a table's hidden columns are
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -107,7 +109,8 @@ def propose(
         _fail(e)
     for note in proposals.attrs["notes"]:
         say("note", "yellow", note)
-    out.print(table_of(proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})"))
+    where = escape(str(output)) if output is not None else "the CSV (-o FILE)"
+    print_table(out, proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})", where)
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
             proposals = proposals.rename_axis("candidate_row").reset_index()
@@ -140,11 +143,11 @@ def status(directory: Path = typer.Argument(..., help="Campaign directory.")) ->
     if best is None:
         out.print("No safe measurement yet.")
     elif len(camp.config.objectives) > 1:
-        out.print(table_of(camp.pareto_front()[shown], "Measured Pareto front (safe, successful)"))
+        print_table(out, camp.pareto_front()[shown], "Measured Pareto front (safe, successful)", EXPORT)
     else:
-        out.print(table_of(best[shown].to_frame().T, "Best safe result so far"))
+        print_table(out, best[shown].to_frame().T, "Best safe result so far", EXPORT)
     if len(open_df):
-        out.print(table_of(open_df, "Open proposals"))
+        print_table(out, open_df, "Open proposals", EXPORT)
     for verdict in poorly_calibrated(camp) or []:
         say("warning", "yellow", f"surrogate {verdict} See `valley report` (diagnostics).")
 

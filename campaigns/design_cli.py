@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from campaigns.console import fail, say, table_of
+from campaigns.console import fail, print_table, say
 
-_out = Console(soft_wrap=True, width=200)  # wide tables stay readable when piped
+_out = Console(soft_wrap=True)
 
 
 def design(
@@ -72,7 +72,7 @@ def design(
     for note in designs_df.attrs["notes"]:
         say("note", "yellow", note)
     title = f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}"
-    _out.print(table_of(designs_df, title))
+    print_table(_out, designs_df, title, escape(str(output)) if output is not None else "the CSV (-o FILE)")
     if output is not None:
         write_table(designs_df, output)
         _out.print(f"Wrote {escape(str(output))}.")
