@@ -66,13 +66,16 @@ def design(
     try:
         goals = [*(goal or []), *(constraint or [])]
         settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius}
-        designs_df = run_design(directory, n, goals, starts, seed, simulator, anchor, confidence, nudge_from, settings)
+        with Console(stderr=True).status("Fitting the campaign model and descending from every start..."):
+            designs_df = run_design(
+                directory, n, goals, starts, seed, simulator, anchor, confidence, nudge_from, settings
+            )
     except InputError as e:
         fail(e)
     for note in designs_df.attrs["notes"]:
         say("note", "yellow", note)
     title = f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}"
-    print_table(_out, designs_df, title, escape(str(output)) if output is not None else "the CSV (-o FILE)")
+    print_table(_out, designs_df, title, str(output) if output is not None else "the CSV (-o FILE)")
     if output is not None:
         write_table(designs_df, output)
         _out.print(f"Wrote {escape(str(output))}.")
