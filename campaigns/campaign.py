@@ -38,6 +38,13 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def prediction_columns(config: CampaignConfig) -> list[str]:
+    """The columns a proposal carries besides its design, in the order `propose` writes them."""
+    names = [f"p_{name}" for name in config.binary_outcomes]
+    names += [f"{o}_{part}" for o in config.regression_outcomes for part in ("mean", "sd")]
+    return names + ["p_safe", "meets_confidence", "p_feasible", "role"]
+
+
 class Campaign:
     """A campaign stored in a directory: `config.yaml` and `campaign.db` (SQLite).
 
@@ -225,6 +232,15 @@ class Campaign:
         if df.empty:
             return pd.DataFrame(columns=self.config.parameter_names)
         return df[df["status"] == "open"][self.config.parameter_names].reset_index(drop=True)
+
+    def open_proposal_details(self) -> pd.DataFrame:
+        """The open proposals with what `propose` predicted for them: batch, design, means, sds, p_safe, role."""
+        df = self.proposals
+        if df.empty:
+            return pd.DataFrame(columns=["batch_id", *self.config.parameter_names])
+        predicted = [c for c in prediction_columns(self.config) if c in df]
+        columns = ["batch_id", *self.config.parameter_names, *predicted]
+        return df[df["status"] == "open"][columns].reset_index(drop=True)
 
     def best(self) -> pd.Series | None:
         """The best successful measurement (first objective) that respects every safety limit, or None."""

@@ -20,9 +20,10 @@ from campaigns.config import dump_config
 from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
 from campaigns.simulate import best_safe_so_far
 from surrogates import cross_validate
+from surrogates.diagnostics import calibration_verdict
 
 DIAGNOSTICS_CACHE = ".diagnostics.json"  # in the campaign directory: the last cross-validation and its key
-PIPELINE = "fit_outcomes-1"  # part of that key: a cached result of an older pipeline is not shown
+PIPELINE = "fit_outcomes-2"  # part of that key: a cached result of an older pipeline is not shown
 STATUS_CV_MAX_ROWS = 500  # `valley status` cross-validates GPs itself up to this many rows; else uses the cache
 
 
@@ -34,13 +35,25 @@ def plot_progress(
     limit: tuple[str, float] | None = None,
     prefix: str = "true_",
 ) -> Path:
-    """Save a PNG of a campaign: the objective per experiment and the best safe value so far.
+    """Save a PNG of a campaign (`progress_figure`); its path."""
+    path = Path(path)
+    progress_figure(history, objective, best_known, limit, prefix).savefig(path, dpi=110)
+    return path
+
+
+def progress_figure(
+    history: pd.DataFrame,
+    objective: str,
+    best_known: float | None = None,
+    limit: tuple[str, float] | None = None,
+    prefix: str = "true_",
+) -> Figure:
+    """A campaign's objective per experiment and the best safe value so far; failed runs marked below.
 
     Args:
         history: One row per experiment with `round`, `safe`, `best_safe` and the outcome columns
             (as returned by `run_simulated_campaign`, or `campaign_history`).
         objective: The objective outcome's name.
-        path: Where to write the PNG.
         best_known: The known optimum under the safety limits, drawn as a dashed line.
         limit: `(outcome, upper)` of a safety limit to plot in a second panel.
         prefix: Prefix of the plotted outcome columns (`"true_"` for simulated truth, `""` for
@@ -53,8 +66,22 @@ def plot_progress(
     x = np.arange(1, len(history) + 1)
     safe = history["safe"].to_numpy(dtype=bool)
     y = history[f"{prefix}{objective}"].to_numpy(dtype=float)
+    flagged = history["failed"].to_numpy(dtype=bool) if "failed" in history else np.zeros(len(x), dtype=bool)
+    failed = flagged | np.isnan(y)
     ax.scatter(x[safe], y[safe], s=18, color="tab:blue", label="safe experiment")
-    ax.scatter(x[~safe], y[~safe], s=22, marker="x", color="tab:red", label="unsafe or failed")
+    unsafe = ~safe & ~failed
+    ax.scatter(x[unsafe], y[unsafe], s=22, marker="x", color="tab:red", label="unsafe")
+    if failed.any():  # no value to plot: a mark on the bottom edge, where each failed run happened
+        ax.scatter(
+            x[failed],
+            np.zeros(int(failed.sum())),
+            s=30,
+            marker="v",
+            color="tab:gray",
+            label="failed (no result)",
+            transform=ax.get_xaxis_transform(),
+            clip_on=False,
+        )
     ax.step(x, history["best_safe"], where="post", color="black", label="best safe so far")
     if best_known is not None:
         ax.axhline(best_known, ls="--", color="gray", label="best possible (safe)")
@@ -70,9 +97,7 @@ def plot_progress(
         axes[1].legend(fontsize=8)
     axes[-1].set_xlabel("experiment")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
 
 
 def campaign_history(camp) -> pd.DataFrame:
@@ -122,26 +147,29 @@ def write_report(camp, out_dir: str | Path, diagnostics: bool = True) -> Path:
         images.append(plot_pareto(camp, out_dir / "pareto.png"))
         sections.append(("Pareto front (safe, successful measurements)", camp.pareto_front()))
     best = camp.best()
-    if best is not None:
-        sections.append(("Best safe result", best.to_frame().T))
-    open_df = camp.open_proposals
+    if best is not None:  # one row of many columns reads better as a column of values
+        sections.append(("Best safe result", best.rename("value").rename_axis("field").reset_index()))
+    open_df = camp.open_proposal_details()
     if len(open_df):
-        sections.append(("Open proposals", open_df))
+        sections.append(("Open proposals: what to run next, and what the model expects", open_df))
     body = [f"<h1>{html.escape(cfg.name)}</h1>", f"<p>{len(camp.measurements)} measurement(s).</p>"]
     body += [f'<img src="{p.name}" alt="{p.stem}">' for p in images]
-    body += [
-        f"<h2>{html.escape(title)}</h2>{table.to_html(index=False, float_format=lambda v: f'{v:.4g}')}"
-        for title, table in sections
-    ]
+    body += [f"<h2>{html.escape(title)}</h2>{_html_table(table)}" for title, table in sections]
     if diagnostics:
         body += _diagnostics_section(camp, out_dir)
     page = out_dir / "index.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><title>Valley report</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:auto}img{max-width:100%}"
-        "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n" + "\n".join(body)
+        "<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}img{max-width:100%}"
+        ".scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:90%}"
+        "td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n" + "\n".join(body)
     )
     return page
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    """A table that scrolls sideways inside the page instead of running off it."""
+    return f"<div class='scroll'>{table.to_html(index=False, float_format=lambda v: f'{v:.4g}')}</div>"
 
 
 # -- surrogate diagnostics --------------------------------------------------------------------------
@@ -210,6 +238,8 @@ def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.
         torch.set_num_threads(old_threads)
     warp = outcome_warp(cfg, Y)
     cv_df.insert(1, "modelled_as", [warp.scale_of(name) for name in names])
+    limited = {limit.name for limit in cfg.safety}
+    cv_df["verdict"] = [calibration_verdict(row, row["outcome"] in limited) for _, row in cv_df.iterrows()]
     try:
         payload = {"key": key, "kind": kind, "cv": cv_df.to_dict("list"), "oof": oof_df.to_dict("list")}
         cache.write_text(json.dumps(payload, default=float))
@@ -307,7 +337,7 @@ def _diagnostics_section(camp, out_dir: Path) -> list[str]:
         "a model that did not see it, fitted as <code>propose</code> fits it (the <code>modelled_as</code> column: "
         "the scale each outcome is modelled on; the figures are in its units). "
         "<a href='diagnostics.html'>Details</a>.</p>",
-        cv_df.drop(columns=["verdict"]).to_html(index=False, float_format=lambda v: f"{v:.4g}"),
+        _html_table(cv_df.drop(columns=["verdict"])),
         "<ul>" + "".join(f"<li>{html.escape(str(v))}</li>" for v in cv_df["verdict"]) + "</ul>",
     ]
     return lines + [f'<img src="{p.name}" alt="{p.stem}">' for p in pngs]

@@ -107,7 +107,7 @@ def _scores(name: str, group: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def calibration_verdict(row: pd.Series | dict) -> str:
+def calibration_verdict(row: pd.Series | dict, limited: bool | None = None) -> str:
     """One line on whether an outcome's predictive intervals can be trusted.
 
     Poorly calibrated when the held-out coverage of the 95 % interval is below
@@ -116,6 +116,8 @@ def calibration_verdict(row: pd.Series | dict) -> str:
 
     Args:
         row: A row of `cross_validate`'s table (needs `outcome` and `coverage_95`).
+        limited: Whether the outcome has a safety limit (its p_safe is then what to doubt), or
+            not (its predicted range is); None: unknown, both are named.
 
     Returns:
         A sentence that starts with "well calibrated" or "poorly calibrated".
@@ -125,7 +127,7 @@ def calibration_verdict(row: pd.Series | dict) -> str:
     if cover < COVERAGE_95_LOW:
         return (
             f"poorly calibrated: {name}'s 95% intervals hold {cover:.0%} of held-out measurements "
-            f"(below {COVERAGE_95_LOW:.0%}); the model is overconfident, so treat p_safe with caution."
+            f"(below {COVERAGE_95_LOW:.0%}); the model is overconfident, {_doubt(limited)}"
         )
     if cover > COVERAGE_95_HIGH:
         return (
@@ -133,6 +135,14 @@ def calibration_verdict(row: pd.Series | dict) -> str:
             f"(above {COVERAGE_95_HIGH:.1%}); the intervals are too wide to be informative."
         )
     return f"well calibrated: {name}'s 95% intervals hold {cover:.0%} of held-out measurements."
+
+
+def _doubt(limited: bool | None) -> str:
+    if limited:
+        return "so treat p_safe with caution."
+    if limited is None:
+        return "so treat its intervals (and p_safe, for a safety outcome) with caution."
+    return "so expect measurements outside its predicted intervals more often than they say."
 
 
 def fit_predict_gp(
