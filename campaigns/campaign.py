@@ -242,6 +242,23 @@ class Campaign:
         columns = ["batch_id", *self.config.parameter_names, *predicted]
         return df[df["status"] == "open"][columns].reset_index(drop=True)
 
+    def measured_proposals(self) -> pd.DataFrame:
+        """Each proposal that was measured: what `propose` predicted beside what was measured.
+
+        Columns: the proposal's own (`batch_id`, design, `<outcome>_mean`, `_sd`, `p_safe`, ...),
+        then `measured_<outcome>` per outcome, `measured_failed` and `measured_safe` (succeeded
+        and within every limit) of the first measurement of that design.
+        """
+        proposals, measured = self.store.proposals(), self.measurements
+        match = _first_match(self.config.space(), proposals, measured)
+        done = proposals[match >= 0].reset_index(drop=True)
+        rows = measured.iloc[match[match >= 0]].reset_index(drop=True)
+        for name in self.config.outcomes:
+            done[f"measured_{name}"] = rows[name].to_numpy()
+        done["measured_failed"] = (rows[self.config.outcomes].isna().any(axis=1) | rows[FAILED].astype(bool)).to_numpy()
+        done["measured_safe"] = self.safe_successes(rows) if len(rows) else np.zeros(0, dtype=bool)
+        return done
+
     def best(self) -> pd.Series | None:
         """The best successful measurement (first objective) that respects every safety limit, or None."""
         df = self.measurements
@@ -374,13 +391,18 @@ MATCH_TOLERANCE = 1e-3
 
 
 def _was_measured(space, proposals_df: pd.DataFrame, measured_df: pd.DataFrame) -> np.ndarray:
-    if measured_df.empty:
-        return np.zeros(len(proposals_df), dtype=bool)
+    return _first_match(space, proposals_df, measured_df) >= 0
+
+
+def _first_match(space, proposals_df: pd.DataFrame, measured_df: pd.DataFrame) -> np.ndarray:
+    """Per proposal, the position of the first measurement of that design (within `MATCH_TOLERANCE`), or -1."""
+    if measured_df.empty or proposals_df.empty:
+        return np.full(len(proposals_df), -1)
     P, M = space.encode(proposals_df), space.encode(measured_df)
     tolerance = torch.full((space.d,), MATCH_TOLERANCE, dtype=P.dtype)
     tolerance[list(space.cat_dims) + list(space.discrete_dims)] = 1e-9
     close = ((P[:, None, :] - M[None, :, :]).abs() <= tolerance).all(dim=-1)
-    return close.any(dim=1).numpy()
+    return torch.where(close.any(dim=1), close.int().argmax(dim=1), -1).numpy()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from scipy.stats import binom
 from torch import Tensor
 
 from campaigns.campaign_model import FAILED, campaign_tensors, fit_outcomes, outcome_warp
+from campaigns.claims_report import claims_section
 from campaigns.config import dump_config
 from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
 from campaigns.simulate import best_safe_so_far
@@ -155,6 +156,7 @@ def write_report(camp, out_dir: str | Path, diagnostics: bool = True) -> Path:
     body = [f"<h1>{html.escape(cfg.name)}</h1>", f"<p>{len(camp.measurements)} measurement(s).</p>"]
     body += [f'<img src="{p.name}" alt="{p.stem}">' for p in images]
     body += [f"<h2>{html.escape(title)}</h2>{_html_table(table)}" for title, table in sections]
+    body += claims_section(camp, out_dir)
     if diagnostics:
         body += _diagnostics_section(camp, out_dir)
     page = out_dir / "index.html"
