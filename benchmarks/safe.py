@@ -14,7 +14,13 @@ to be safe; the other `d` are uniformly random, so some of them break limits. Sc
 - unsafe fraction: the fraction of the proposals after the initial design whose true outcomes
   break a safety limit (the initial design is the same for every method);
 - seconds per proposal: wall time spent proposing (fitting and optimizing included, simulating
-  not), divided by the number of designs proposed, initial design included.
+  not), divided by the number of designs proposed, initial design included;
+- best safe @20 and @40: the best safe value after the initial design and the first 20 (40)
+  proposals ("-" when a run was shorter);
+- claimed safe, broke: among Valley's proposals after the initial design that claimed
+  `p_safe >= confidence` (`meets_confidence`), pooled over seeds, the share whose true outcomes
+  broke a limit, with its exact (Clopper-Pearson) 95 % interval. An honest claim keeps this at
+  most `1 - confidence` up to that interval. The baselines claim nothing ("-").
 
 `summarize` takes medians over seeds for the values and gaps, and means for the unsafe fraction
 and the time. This is a benchmark, not a test: a run takes minutes.
@@ -38,6 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.table import Table
+from scipy.stats import binomtest
 
 from benchmarks.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
@@ -47,6 +54,7 @@ AVAILABLE_METHODS = ["valley", "valley-safe-set", "random", "botorch", "ax"]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
+CHECKPOINTS = (20, 40)  # best safe value after this many proposals (the initial design not counted)
 
 Progress = Callable[[str], None]
 
@@ -163,6 +171,13 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                 "median_gap": float(np.median(group["gap"])),
                 "mean_unsafe_fraction": float(group["unsafe_fraction"].mean()),
                 "mean_seconds_per_proposal": float(group["seconds_per_proposal"].mean()),
+                **{
+                    f"median_best_safe_at_{k}": _median_worst_missing(group[f"best_safe_at_{k}"], maximize)
+                    if "proposals" in group and group["proposals"].min() >= k
+                    else np.nan  # some run was shorter than k proposals
+                    for k in CHECKPOINTS
+                },
+                **_claims(group),
             }
         )
     summary = pd.DataFrame(rows)
@@ -176,10 +191,30 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def _claims(group: pd.DataFrame) -> dict[str, float]:
+    """Pooled over seeds: proposals claimed safe (p_safe >= confidence), the share that broke a limit, its 95 % CI."""
+    if "claimed_safe" not in group or int(group["claimed_safe"].sum()) == 0:
+        return {
+            "claimed_safe": 0,
+            "claimed_broke_share": np.nan,
+            "claimed_broke_low": np.nan,
+            "claimed_broke_high": np.nan,
+        }
+    n, broke = int(group["claimed_safe"].sum()), int(group["claimed_safe_broke"].sum())
+    interval = binomtest(broke, n).proportion_ci(0.95)
+    return {
+        "claimed_safe": n,
+        "claimed_broke_share": broke / n,
+        "claimed_broke_low": interval.low,
+        "claimed_broke_high": interval.high,
+    }
+
+
 def format_table(summary: pd.DataFrame) -> Table:
     """A rich table of `summarize`'s output: one line per problem and method ("-": no value)."""
     table = Table(title="Simulated campaigns (true outcomes; medians over seeds)")
     headers = ["problem", "method", "runs", "safe found", "best safe", "gap", "unsafe after init"]
+    headers += [f"best safe @{k}" for k in CHECKPOINTS] + ["claimed safe: broke (95% CI)"]
     headers += ["s / proposal", "gap vs random", "gap vs botorch"]
     for header in headers:
         table.add_column(header, justify="left" if header in ("problem", "method") else "right")
@@ -192,6 +227,8 @@ def format_table(summary: pd.DataFrame) -> Table:
             _number(row.median_best_safe),
             "inf" if np.isinf(row.median_gap) else f"{row.median_gap:.1%}",
             f"{row.mean_unsafe_fraction:.0%}",
+            *[_number(getattr(row, f"median_best_safe_at_{k}", np.nan)) for k in CHECKPOINTS],
+            _claimed(row),
             f"{row.mean_seconds_per_proposal:.2f}",
             _ratio(row.gap_vs_random),
             _ratio(row.gap_vs_botorch),
@@ -217,13 +254,25 @@ def score(system: System, trace_df: pd.DataFrame) -> dict[str, float]:
     optimum = system.best_safe_value
     shortfall = (optimum - best) if system.maximize else (best - optimum)
     after_initial = trace_df["round"].to_numpy() > 0
+    claimed = after_initial & trace_df.get("meets_confidence", pd.Series(False, index=trace_df.index)).to_numpy(bool)
     return {
         "experiments": len(trace_df),
         "best_safe": best,
         "gap": float(shortfall / abs(optimum)) if len(values) else np.inf,
         "unsafe_fraction": float((~safe[after_initial]).mean()) if after_initial.any() else np.nan,
         "seconds_per_proposal": float(trace_df["seconds"].sum() / max(len(trace_df), 1)),
+        "proposals": int(after_initial.sum()),
+        "claimed_safe": int(claimed.sum()),
+        "claimed_safe_broke": int((claimed & ~safe).sum()),
+        **{f"best_safe_at_{k}": _best_within(system, true_df, safe, after_initial, k) for k in CHECKPOINTS},
     }
+
+
+def _best_within(system: System, true_df: pd.DataFrame, safe: np.ndarray, after_initial: np.ndarray, k: int) -> float:
+    """The best true safe objective among the initial design and the first `k` proposals after it (NaN: none)."""
+    keep = ~after_initial | (np.cumsum(after_initial) <= k)
+    values = true_df[system.objective].to_numpy(dtype=float)[safe & keep]
+    return float(values.max() if system.maximize else values.min()) if len(values) else np.nan
 
 
 def initial_designs(system: System, n: int, seed: int) -> pd.DataFrame:
@@ -308,6 +357,13 @@ def _median_worst_missing(values: pd.Series, maximize: bool) -> float:
     worst = -np.inf if maximize else np.inf
     median = float(np.median(values.fillna(worst)))
     return median if np.isfinite(median) else np.nan
+
+
+def _claimed(row) -> str:  # noqa: ANN001 - a row of `summarize`
+    n = int(getattr(row, "claimed_safe", 0) or 0)
+    if n == 0:
+        return "-"
+    return f"{row.claimed_broke_share:.0%} of {n} ({row.claimed_broke_low:.0%}-{row.claimed_broke_high:.0%})"
 
 
 def _number(value: float) -> str:

@@ -44,9 +44,10 @@ def run_simulated_campaign(
 
     Returns:
         One row per experiment: `round`, `method`, `seconds` (to propose its batch, per design),
-        the parameters, the measured outcomes, `true_<outcome>` for each, `safe` (true outcomes
-        within every safety limit) and `best_safe` (best true objective among safe experiments
-        so far, NaN until there is one).
+        the parameters, the measured outcomes, `true_<outcome>` for each, `p_safe` and
+        `meets_confidence` as proposed (NaN and False for the given initial designs or without
+        limits), `safe` (true outcomes within every safety limit) and `best_safe` (best true
+        objective among safe experiments so far, NaN until there is one).
     """
     camp = Campaign.create(directory, {**system.config, "seed": seed})
     cfg = camp.config
@@ -55,16 +56,21 @@ def run_simulated_campaign(
     history: list[pd.DataFrame] = []
     for r in range(rounds + 1):
         start = time.perf_counter()
+        claimed = None  # P(safe) that Valley claimed for each design of the batch
         if r == 0 and initial_df is not None:
             designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
         else:
             proposals = camp.propose(n_initial if r == 0 else batch)
             designs, method = proposals[cfg.parameter_names].reset_index(drop=True), proposals.attrs["method"]
+            if "meets_confidence" in proposals:
+                claimed = proposals["p_safe"].to_numpy(dtype=float), proposals["meets_confidence"].to_numpy(dtype=bool)
         seconds = (time.perf_counter() - start) / max(len(designs), 1)
         measured = system.simulate(designs, rng)
         camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
         true = system.simulate(designs, None).add_prefix("true_")
         rows = designs.join(measured).join(true)
+        rows["p_safe"] = claimed[0] if claimed is not None else np.nan
+        rows["meets_confidence"] = claimed[1] if claimed is not None else False
         rows.insert(0, "seconds", seconds)
         rows.insert(0, "method", method)
         rows.insert(0, "round", r)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from benchmarks.baselines import run_random
-from benchmarks.safe import initial_designs, score
+from benchmarks.safe import initial_designs, score, summarize
 from campaigns.config import load_config
 from data import get_system, is_safe, list_systems
 
@@ -101,3 +102,24 @@ def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_pat
     csv.write_bytes(b"\xff\xfe\x00broken")
     broken = CliRunner().invoke(app, [*args, "--seeds", "1", "-o", str(csv), "--resume"])
     assert broken.exit_code == 1 and "--resume could not read" in broken.output
+
+
+def test_score_counts_claimed_safe_proposals_that_broke_a_limit_and_the_best_at_checkpoints():
+    system = get_system("gardner")
+    initial_df = initial_designs(system, 3, seed=0)
+    trace_df = run_random(system, rounds=11, batch=4, initial_df=initial_df, seed=1)  # 44 proposals after init
+    safe = is_safe(system.simulate(trace_df, None), system.config)
+    later = (trace_df["round"] > 0).to_numpy()
+    claims = later & (np.arange(len(trace_df)) % 2 == 0)  # pretend every other proposal claimed p_safe >= c
+    scored = score(system, trace_df.assign(meets_confidence=claims))
+    assert scored["claimed_safe"] == int(claims.sum())
+    assert scored["claimed_safe_broke"] == int((claims & ~safe).sum())
+    values = system.simulate(trace_df, None)[system.objective].to_numpy()
+    first_20 = (~later) | (np.cumsum(later) <= 20)
+    best_20 = values[safe & first_20].max() if system.maximize else values[safe & first_20].min()
+    assert scored["best_safe_at_20"] == best_20 and scored["proposals"] == 44
+    summary = summarize(pd.DataFrame([{**scored, "problem": "gardner", "method": "valley", "error": "", "gap": 0.1}]))
+    row = summary.iloc[0]
+    assert row["claimed_safe"] == scored["claimed_safe"]
+    assert row["claimed_broke_low"] <= row["claimed_broke_share"] <= row["claimed_broke_high"]
+    assert row["median_best_safe_at_20"] == best_20
