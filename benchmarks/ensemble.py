@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def _ensemble(members: int, seed: int, batched: bool, blocks: list[tuple[int, in
     return fit
 
 
-def _sklearn(model: object) -> Fit:
+def _sklearn(model: Any) -> Fit:  # a scikit-learn classifier (untyped)
     def fit(X: np.ndarray, y: np.ndarray) -> Predict:
         model.fit(X, y)
         return lambda X_test: model.predict_proba(X_test)[:, 1]
@@ -151,8 +152,8 @@ def ensemble_speed(
     if features == "counts":
         X, X_test = pair_counts(train_df), pair_counts(test_df)
     else:
-        (X, blocks), (X_test, _) = ppi_features(train_df), ppi_features(test_df)
-        X, X_test = X.numpy(), X_test.numpy()
+        (one_hot, blocks), (one_hot_test, _) = ppi_features(train_df), ppi_features(test_df)
+        X, X_test = one_hot.numpy(), one_hot_test.numpy()
     y, y_test = train_df["interacts"].to_numpy(), test_df["interacts"].to_numpy()
     rows = []
     for label, fit in speed_models(members, seed, sequential, blocks).items():

@@ -37,6 +37,7 @@ from design.parameters import ContinuousParameter, SequenceParameter
 from design.space import SearchSpace
 from surrogates import fit_outcome_models
 from surrogates.networks import NetworkSpec
+from surrogates.protocol import Surrogate
 
 SEQUENCE_ROWS_PER_ROW = 10  # sequence training rows per `n_train` (2,000 oracle calls at the default 200)
 # The sequence surrogate: pairwise (Potts-like) features beside a small CNN, and a small head (see `NetworkSpec`).
@@ -99,7 +100,7 @@ def make_problems(n_train: int = 200, seed: int = 0) -> list[Problem]:
     ]
 
 
-def fit_surrogate(problem: Problem, seed: int = 0) -> tuple[object, str]:
+def fit_surrogate(problem: Problem, seed: int = 0) -> tuple[Surrogate, str]:
     """A `NeuralEnsemble` for sequences when `surrogates.ensemble` is available, else a GP per outcome."""
     X = problem.space.encode(problem.train_df)
     Y = torch.tensor(problem.train_df[problem.outcomes].to_numpy(dtype=float), dtype=torch.double)

@@ -15,10 +15,20 @@ once: `targets` is a `B x m` tensor and the designs come back as a `B x T x d` t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 from torch import Tensor, nn
+
+
+@dataclass
+class MeanVariance:
+    """A posterior reduced to what `inverse_design` reads: `mean` and `variance` (`... x n x m`)."""
+
+    mean: Tensor
+    variance: Tensor
 
 
 class MLPSurrogate(nn.Module):
@@ -31,6 +41,9 @@ class MLPSurrogate(nn.Module):
         y_mean: `m` outcome means (for the standardization).
         y_std: `m` outcome standard deviations.
     """
+
+    y_mean: Tensor  # buffers
+    y_std: Tensor
 
     def __init__(self, d: int, m: int, hidden: tuple[int, ...], y_mean: Tensor, y_std: Tensor):
         super().__init__()
@@ -47,12 +60,10 @@ class MLPSurrogate(nn.Module):
         """Outcomes (double) in their own units for `... x d` designs in the unit cube (`2 X - 1` goes in)."""
         return self.net((2.0 * X - 1.0).float()).double() * self.y_std + self.y_mean
 
-    def posterior(self, X: Tensor, observation_noise: bool = False, **kwargs: object) -> object:
+    def posterior(self, X: Tensor, observation_noise: bool = False, **kwargs: object) -> MeanVariance:
         """Mean `forward(X)` and zero variance, shaped like a botorch posterior's (`... x n x m`)."""
-        from types import SimpleNamespace
-
         mean = self(X)
-        return SimpleNamespace(mean=mean, variance=torch.zeros_like(mean))
+        return MeanVariance(mean, torch.zeros_like(mean))
 
 
 def train_mlp(

@@ -36,6 +36,7 @@ from benchmarks.inverse_baselines import knn_designs, neural_adjoint, train_mlp
 from design.inverse import InverseOptions, inverse_design
 from design.parameters import ContinuousParameter
 from design.space import SearchSpace
+from surrogates.protocol import Surrogate
 
 PUBLISHED_PROBLEMS = ("robot_arm_ren", "sine_wave")
 MLP_HIDDEN = (128, 128, 128)
@@ -137,7 +138,7 @@ def run_published(
     record(mlp_name, "neural adjoint", lambda: neural_adjoint(mlp, targets, d, T, starts, steps, seed=seed), mlp_s)
     goals = [f"{o}=target:0±{tolerance:g}" for o in problem.outcomes]
 
-    def valley(model: object, anchor: str | None = None) -> torch.Tensor:
+    def valley(model: Surrogate, anchor: str | None = None) -> torch.Tensor:
         options = InverseOptions(train_X=X, train_Y=Y, anchor=anchor)  # train_X: the trust ranking (`rank_by_data`)
         designs_df = inverse_design(model, problem.space, goals, T, starts, seed, problem.outcomes, options, targets_df)
         return _as_tensor(problem.space, designs_df, n_targets, T)
@@ -159,5 +160,5 @@ def _as_tensor(space: SearchSpace, designs_df: pd.DataFrame, B: int, T: int) -> 
     out = torch.full((B, T, space.d), float("nan"), dtype=torch.double)
     for b, group in designs_df.groupby("target"):
         X = space.encode(group[space.names])[:T]
-        out[int(b), : len(X)] = X  # type: ignore[call-overload]
+        out[int(b), : len(X)] = X
     return out

@@ -68,7 +68,9 @@ def simulate(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -
 def generate_dataset(n: int, seed: int = 0) -> pd.DataFrame:
     """`n` uniformly random joint configurations and their exact end points."""
     rng = np.random.default_rng(seed)
-    designs_df = pd.DataFrame({p["name"]: rng.uniform(*p["bounds"], size=n) for p in config()["parameters"]})
+    designs_df = pd.DataFrame(
+        {p["name"]: rng.uniform(p["bounds"][0], p["bounds"][1], size=n) for p in config()["parameters"]}
+    )
     return pd.concat([designs_df, simulate(designs_df)], axis=1)
 
 

@@ -34,6 +34,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -282,7 +283,7 @@ def nanoparticle_speed(
     over = ""
     for n in sorted(sizes):
         for seed in seeds:
-            row = {"part": "nanoparticles", "method": "valley", "n": n, "seed": seed}
+            row: dict[str, Any] = {"part": "nanoparticles", "method": "valley", "n": n, "seed": seed}
             if over:
                 rows.append(row | {"seconds": np.nan, "how": "", "note": over})
                 continue

@@ -258,7 +258,7 @@ def run_surrogate_benchmark(seeds: Sequence[int] = (0,), progress: Progress = No
         >>> results = run_surrogate_benchmark(seeds=(0,), progress=print)
         >>> print(format_benchmark(results))
     """
-    parts = {
+    parts: dict[str, Callable[[int], pd.DataFrame]] = {
         "ppi": bench_ppi,
         "physics": bench_physics,
         "coverage": bench_coverage,

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import torch
 from botorch.acquisition import AcquisitionFunction
+from botorch.models.model import Model
 from torch import Tensor
 
 from design.goals import SafetyLimit
-from surrogates.protocol import Surrogate
 
 BARRIER_SHARPNESS = 8.0  # per probit unit: P(safe) 0.90 vs 0.95 costs ~3 in log-acquisition
 
@@ -27,8 +27,8 @@ class FeasibilityWeighted(AcquisitionFunction):
         self.acqf = acqf
         self.p_success = p_success
 
-    @property
-    def X_pending(self) -> Tensor | None:  # type: ignore[override]
+    @property  # type: ignore[override]  # botorch infers `X_pending: Tensor`, but sets it to None too
+    def X_pending(self) -> Tensor | None:
         return self.acqf.X_pending
 
     @X_pending.setter
@@ -60,7 +60,7 @@ class ConfidenceBarrier(FeasibilityWeighted):
 
 
 def least_violation_samples(
-    model: Surrogate, X_pool: Tensor, safety: list[SafetyLimit], outcomes: list[str], n: int, seed: int = 0
+    model: Model, X_pool: Tensor, safety: list[SafetyLimit], outcomes: list[str], n: int, seed: int = 0
 ) -> list[int]:
     """Thompson sampling of the pool row with the least total safety violation, `n` times.
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 from botorch.models import ModelListGP
+from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.kernels import MaternKernel, RBFKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 from torch import Tensor
@@ -82,7 +83,7 @@ def safe_set(
         promising = torch.ones_like(safe)
     else:
         with torch.no_grad():
-            posterior = model.models[outcomes.index(objective.name)].posterior(X)
+            posterior = _as_gp(model.models[outcomes.index(objective.name)]).posterior(X)
             mean, sd = posterior.mean.squeeze(-1), posterior.variance.clamp_min(0).sqrt().squeeze(-1)
         low, high = _score_bounds(objective, mean, sd)
         promising = high >= low[safe].max()
@@ -102,7 +103,7 @@ def reach_per_input(
     """
     reach = torch.full((d,), REACH, dtype=torch.double)
     for j in outputs:
-        for kernel in model.models[j].covar_module.modules():
+        for kernel in model.models[j].get_submodule("covar_module").modules():
             if isinstance(kernel, MaternKernel | RBFKernel) and kernel.ard_num_dims is not None:
                 dims = torch.arange(d) if kernel.active_dims is None else kernel.active_dims
                 scale = kernel.lengthscale.detach().reshape(-1).to(reach)
@@ -147,7 +148,8 @@ def _score_bounds(objective: Objective, mean: Tensor, sd: Tensor) -> tuple[Tenso
         return low, high
     if objective.goal == "minimize":
         return -high, -low
-    t = float(objective.target)  # type: ignore[arg-type]
+    assert objective.target is not None  # a "target" objective has one (`Objective` checks)
+    t = float(objective.target)
     far = torch.maximum((low - t).abs(), (high - t).abs())
     near = torch.where(
         (low <= t) & (t <= high), torch.zeros_like(mean), torch.minimum((low - t).abs(), (high - t).abs())
@@ -173,25 +175,32 @@ def _expansion_counts(
         return counts
     limited = [outcomes.index(limit.name) for limit in safety]
     with torch.no_grad():
-        sd = torch.stack([model.models[j].posterior(X).variance.squeeze(-1) for j in limited]).sum(0).sqrt()
+        sd = torch.stack([_as_gp(model.models[j]).posterior(X).variance.squeeze(-1) for j in limited]).sum(0).sqrt()
     sd[~safe] = -1.0
     for i in torch.argsort(sd, descending=True)[: min(FANTASIES, int(safe.sum()))].tolist():
-        fantasy = list(model.models)
+        fantasy = [_as_gp(gp) for gp in model.models]
         for limit, j in zip(safety, limited, strict=True):
+            gp = _as_gp(model.models[j])
             with torch.no_grad():
-                post = model.models[j].posterior(X[i : i + 1])
+                post = gp.posterior(X[i : i + 1])
                 mean, s = post.mean.reshape(1, 1), post.variance.clamp_min(0).sqrt().reshape(1, 1)
             optimistic = (
                 mean
                 if (limit.upper is None) == (limit.lower is None)
                 else (mean - BETA * s if limit.upper is not None else mean + BETA * s)
             )
-            gp = model.models[j]
             extra = {}
             if isinstance(gp.likelihood, FixedNoiseGaussianLikelihood):  # known noise: fantasize with it
                 extra["noise"] = gp.likelihood.noise.mean().reshape(1, 1)
-            fantasy[j] = gp.condition_on_observations(X[i : i + 1], optimistic, **extra)
+            fantasy[j] = _as_gp(gp.condition_on_observations(X[i : i + 1], optimistic, **extra))
         p = probability_safe(ModelListGP(*fantasy), unsafe_X, safety, outcomes)
         reach = unsafe_near | _within_reach(unsafe_X, X[i : i + 1], cat_dims, reach_of)
         counts[i] = int(((p >= confidence) & reach & unsafe_promising).sum())
     return counts
+
+
+def _as_gp(model: object) -> GPyTorchModel:
+    """`model` typed as the GP it is (`ModelListGP.models` holds plain modules to mypy, and
+    `condition_on_observations` returns a `Model`)."""
+    assert isinstance(model, GPyTorchModel)
+    return model

@@ -15,6 +15,7 @@ variance grows by `c^2` (intervals never shrink: `c >= 1`).
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from botorch.models import ModelListGP
@@ -32,7 +33,7 @@ def loo_zscores(gp: GPyTorchModel) -> Tensor:
     gp.train()
     try:
         with torch.no_grad():
-            X = gp.train_inputs[0]
+            X = cast(tuple[Tensor, ...], gp.train_inputs)[0]  # gpytorch's `ExactGP` attribute, untyped
             prior = gp.likelihood(gp(X), X) if _fixed_noise(gp) else gp.likelihood(gp(X))
             K = prior.covariance_matrix
             L = torch.linalg.cholesky(K + 1e-9 * torch.eye(K.shape[-1], dtype=K.dtype))
@@ -94,7 +95,9 @@ def calibrate(model: ModelListGP, outputs: list[int], small_sample: bool = False
     factors = []
     for j in outputs:
         gp = model.models[j]
-        amplitude = amplitude_factor(gp.train_targets.shape[-1]) if small_sample else 1.0
+        assert isinstance(gp, GPyTorchModel)  # a ModelListGP holds GPyTorchModels
+        n_train = cast(Tensor, gp.train_targets).shape[-1]  # gpytorch's `ExactGP` attribute, untyped
+        amplitude = amplitude_factor(n_train) if small_sample else 1.0
         inflate(gp, amplitude, noise=False)
         factor = calibration_factor(gp)
         inflate(gp, factor)

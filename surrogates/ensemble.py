@@ -136,6 +136,13 @@ class TrainingOptions:
 class _Members:
     """What the regression and classification ensembles share: setup, splitting and training."""
 
+    # set by the subclasses' constructors
+    n_members: int
+    network: NetworkSpec | None
+    sequence_blocks: Sequence[SequenceBlock] | None
+    options: TrainingOptions
+    seed: int
+
     def _setup(self, X: Tensor, n_out: int, bounds: Tensor | None) -> None:
         self.d_ = X.shape[-1]
         Xf = X.float()
@@ -337,6 +344,7 @@ class NeuralEnsemble(_Members, Model):
         if isinstance(term.points, Tensor):
             points = term.points.float()
         else:
+            assert colloc is not None  # `_collocation` draws points whenever there are physics terms
             points = {"both": torch.cat([colloc, X_batch]), "collocation": colloc, "data": X_batch}[term.points]
         points = points.detach().clone().requires_grad_(True)
         mean, _ = self._split_out(forward(points))
@@ -450,6 +458,7 @@ class NeuralClassifierEnsemble(_Members):
         Y = y.reshape(len(y), -1).float()
         _check_rows(X, Y, weights)
         seen = Y[~torch.isnan(Y)]
+        self.class_weight_: Tensor | None
         if self.class_weight == "balanced":
             self.class_weight_ = balanced_class_weights(seen.numpy()).float()
         elif self.class_weight is None:

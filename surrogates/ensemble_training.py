@@ -132,7 +132,7 @@ def train_members(
 
 def _lr_schedule(
     optimizer: torch.optim.Optimizer, options: TrainingOptions, steps_per_epoch: int, epochs: int
-) -> object | None:
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     """The step-size schedule: `CyclicLR` with `options.cyclic_lr` (a half-cycle of two epochs), else
     cosine annealing from `lr` to `lr * COSINE_FLOOR` over all `epochs` with `options.lr_schedule ==
     "cosine"`, else None (a constant step size)."""
@@ -162,7 +162,7 @@ def _train_epoch(
     loss_fn: LossFn,
     hooks: Hooks,
     optimizer: torch.optim.Optimizer,
-    scheduler: object | None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     options: TrainingOptions,
 ) -> dict[str, np.ndarray]:
     """One pass of every member over its shuffled rows (`orders`, `M x n_train`); the mean losses per member.
@@ -178,7 +178,7 @@ def _train_epoch(
         rows = orders[:, start : start + batch_size]
         out, targets = net(Xn[rows], normalized=True), T[rows]
         weights = None if w is None else w[rows]
-        values = [torch.stack([loss_fn(out[k], targets[k], None if w is None else weights[k]) for k in range(M)])]
+        values = [torch.stack([loss_fn(out[k], targets[k], None if weights is None else weights[k]) for k in range(M)])]
         loss = values[0].sum()
         for term in terms:
             value = torch.stack([hooks._physics_value(net.member(k), term, X[rows[k]], collocs[k]) for k in range(M)])
@@ -238,7 +238,7 @@ class _BestWeights:
 
     def update(self, net: EnsembleNet, epoch: int, scores: np.ndarray) -> None:
         """Keep the weights of members that improved; stop those without improvement for `patience` epochs."""
-        for k in np.flatnonzero(self.active):
+        for k in np.flatnonzero(self.active).tolist():
             if scores[k] < self.best[k]:
                 self.best[k], self.best_epoch[k] = scores[k], epoch
                 self._save(net, k)

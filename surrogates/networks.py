@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +14,14 @@ _PAIR_INIT = 0.1  # small couplings at the start: factorized weights then learn 
 SequenceBlock = tuple[int, int, int]  # (start column, length L, alphabet size A)
 
 _ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+_T = TypeVar("_T")
+
+
+def _as(kind: type[_T], value: object) -> _T:
+    """`value`, checked to be a `kind`: a layer or weight that the architecture guarantees."""
+    if not isinstance(value, kind):
+        raise TypeError(f"Expected a {kind.__name__}. Got {type(value).__name__} instead.")
+    return value
 
 
 def one_hot(sequences: Sequence[str], alphabet: str) -> Tensor:
@@ -102,6 +111,9 @@ class SurrogateNet(nn.Module):
     starts near the mean of the (standardized) data.
     """
 
+    x_shift: Tensor  # buffers
+    x_scale: Tensor
+
     def __init__(
         self,
         d: int,
@@ -150,7 +162,8 @@ class SurrogateNet(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear | nn.Conv1d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
             elif isinstance(module, PairFeatures):
                 module.reset_parameters(generator)
         with torch.no_grad():
@@ -178,6 +191,8 @@ class PairFeatures(nn.Module):
     quadratic form in the one-hot encoding (a Potts-model energy with couplings `J_c[i,j] W_c`).
     Differentiable in the input, so gradient design over relaxed sequences sees it.
     """
+
+    off_diagonal: Tensor  # buffer
 
     def __init__(self, L: int, A: int, channels: int, rank: int = 0) -> None:
         super().__init__()
@@ -237,7 +252,7 @@ class GroupedConv1d(nn.Module):
     def __init__(self, convs: Sequence[nn.Conv1d]) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.stack([conv.weight.detach() for conv in convs]).clone())
-        self.bias = nn.Parameter(torch.stack([conv.bias.detach() for conv in convs]).clone())
+        self.bias = nn.Parameter(torch.stack([_as(Tensor, conv.bias).detach() for conv in convs]).clone())
         self.padding = convs[0].padding
 
     def forward(self, x: Tensor) -> Tensor:
@@ -248,11 +263,14 @@ class GroupedConv1d(nn.Module):
 class GroupedPairFeatures(nn.Module):
     """`M` members' `PairFeatures` at once: a `M x n x L x A` block -> `M x n x C`."""
 
+    off_diagonal: Tensor  # buffer
+
     def __init__(self, pairs: Sequence[PairFeatures]) -> None:
         super().__init__()
         self.J = nn.Parameter(torch.stack([p.J.detach() for p in pairs]).clone())
         self.W = nn.Parameter(torch.stack([p.W.detach() for p in pairs]).clone())
-        self.E = nn.Parameter(torch.stack([p.E.detach() for p in pairs]).clone()) if pairs[0].E is not None else None
+        with_E = pairs[0].E is not None
+        self.E = nn.Parameter(torch.stack([_as(Tensor, p.E).detach() for p in pairs]).clone()) if with_E else None
         self.register_buffer("off_diagonal", pairs[0].off_diagonal.clone())
 
     def forward(self, P: Tensor) -> Tensor:
@@ -280,6 +298,9 @@ class EnsembleNet(nn.Module):
         members: The `M` networks, all built with the same `d`, blocks and `NetworkSpec`.
     """
 
+    x_shift: Tensor  # buffers
+    x_scale: Tensor
+
     def __init__(self, members: Sequence[SurrogateNet]) -> None:
         super().__init__()
         first = members[0]
@@ -290,18 +311,23 @@ class EnsembleNet(nn.Module):
         unique = [k for k, cnn in enumerate(first.cnns) if all(cnn is not first.cnns[j] for j in range(k))]
         self.encoder_of = [next(u for u in unique if first.cnns[u] is cnn) for cnn in first.cnns]
         self.cnns = nn.ModuleDict(
-            {str(u): nn.ModuleList(GroupedConv1d([m.cnns[u][i] for m in members]) for i in (0, 2)) for u in unique}
+            {
+                str(u): nn.ModuleList(
+                    GroupedConv1d([_as(nn.Conv1d, _as(nn.Sequential, m.cnns[u])[i]) for m in members]) for i in (0, 2)
+                )
+                for u in unique
+            }
         )
         self.pairs = nn.ModuleList(
-            GroupedPairFeatures([m.pairs[b] for m in members])
+            GroupedPairFeatures([_as(PairFeatures, m.pairs[b]) for m in members])
             for b in range(len(self.blocks))
             if first.pairs[b].channels
         )
         linears = [i for i, layer in enumerate(first.head) if isinstance(layer, nn.Linear)]
-        self.head = nn.ModuleList(GroupedLinear([m.head[i] for m in members]) for i in linears)
+        self.head = nn.ModuleList(GroupedLinear([_as(nn.Linear, m.head[i]) for m in members]) for i in linears)
         self.dropout = nn.Dropout(first.spec.dropout) if first.spec.dropout > 0 else nn.Identity()
         self.out = GroupedLinear([m.out for m in members])
-        self.skip = GroupedLinear([m.skip for m in members]) if first.skip is not None else None
+        self.skip = GroupedLinear([_as(nn.Linear, m.skip) for m in members]) if first.skip is not None else None
 
     @property
     def n_members(self) -> int:
@@ -330,7 +356,7 @@ class EnsembleNet(nn.Module):
             features[0] = features[0].expand(M, *features[0].shape[-2:])
         for b, (start, L, A) in enumerate(self.blocks):
             P = X[..., start : start + L * A].reshape(M, -1, L, A)
-            h = self._encode(self.cnns[str(self.encoder_of[b])], P)
+            h = self._encode(cast(nn.ModuleList, self.cnns[str(self.encoder_of[b])]), P)
             features += [h.amax(-1), h.mean(-1)]
             if len(self.pairs):
                 features.append(self.pairs[b](P))

@@ -50,6 +50,8 @@ class TrustWeightedNoise(Noise):
     def forward(self, *params: Tensor, shape: torch.Size | None = None, **kwargs) -> DiagLinearOperator:
         X = params[0] if params and torch.is_tensor(params[0]) else (params[0][0] if params else None)
         if X is None:
+            if shape is None:
+                raise ValueError("`shape` must be given when no inputs are passed.")
             multipliers = torch.ones(shape, dtype=self.raw_noise.dtype)
         else:
             multipliers = self._multipliers(X)

@@ -137,7 +137,11 @@ def saturating(input_index: int, outcome: int = 0, weight: float = 1.0) -> Physi
     return PhysicsTerm(f"saturating[{outcome}] in x{input_index}", weight, residual)
 
 
-_BUILTINS = {"monotonic": monotonic, "bounded": bounded, "saturating": saturating}
+_BUILTINS: dict[str, Callable[..., PhysicsTerm]] = {
+    "monotonic": monotonic,
+    "bounded": bounded,
+    "saturating": saturating,
+}
 
 
 def physics_terms_from_config(

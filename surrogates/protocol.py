@@ -23,6 +23,7 @@ class Surrogate(Protocol):
     and the posterior's `mean` and `variance` are `batch x n x m` for `m` outcomes.
     """
 
-    num_outputs: int
+    @property
+    def num_outputs(self) -> int: ...  # a plain attribute serves too
 
-    def posterior(self, X: Tensor, observation_noise: bool = False) -> Posterior: ...
+    def posterior(self, X: Tensor, *, observation_noise: bool = False) -> Posterior: ...

@@ -49,7 +49,9 @@ def target_goals(goals: list[Goal], targets_df: pd.DataFrame) -> tuple[list[Goal
             raise InputError(f"targets must have a value in every row. Column {name!r} has NaN.")
         found = [i for i, g in enumerate(goals) if g.name == name and g.kind == "target"]
         if found:
-            tol = torch.full_like(values, float(goals[found[0]].tolerance))  # type: ignore[arg-type]
+            tolerance = goals[found[0]].tolerance
+            assert tolerance is not None  # every target has one (`as_goals`)
+            tol = torch.full_like(values, float(tolerance))
         else:
             goals.append(Goal(name, "target", 0.0, 1.0))
             found = [len(goals) - 1]

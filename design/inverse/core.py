@@ -185,6 +185,7 @@ def inverse_design(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if opts.anchor == "data":
+            assert targets is not None  # the goals' own targets when none are given (`single`)
             designs_df = run_anchored(model, space, goal_list, columns, names, len(targets), n, opts)
             return designs_df.drop(columns="target") if single else designs_df
         if targets is not None:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from design.errors import InputError
 from design.goals import Objective, SafetyLimit
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 GoalKind = Literal["minimize", "maximize", "target", ">=", "<="]
 _DEFAULT_RELATIVE_TOLERANCE = 0.05
@@ -35,15 +38,16 @@ class Goal:
     Attributes:
         name: The outcome.
         kind: `minimize`, `maximize`, `target`, `>=` or `<=`.
-        value: The target value or the bound (None for min/max).
-        tolerance: For a target, how close counts as met.
+        value: The target value or the bound (None for min/max); in a batch of targets
+            (`batch.rows_of`) a tensor of one value per design.
+        tolerance: For a target, how close counts as met (a tensor like `value` in a batch).
         weight: Weight of an objective in the weighted sum.
     """
 
     name: str
     kind: GoalKind
-    value: float | None = None
-    tolerance: float | None = None
+    value: float | Tensor | None = None
+    tolerance: float | Tensor | None = None
     weight: float = 1.0
 
     @property
@@ -82,7 +86,7 @@ def parse_goal(text: str) -> Goal:
     """
     s = re.sub(r"\s+", "", str(text))
     if m := _OBJECTIVE.match(s):
-        kind = "minimize" if m.group(2).startswith("min") else "maximize"
+        kind: GoalKind = "minimize" if m.group(2).startswith("min") else "maximize"
         return Goal(m.group(1), kind, weight=_weight(m.group(3), text))
     if m := _TARGET.match(s):
         value = float(m.group(2))
@@ -93,7 +97,7 @@ def parse_goal(text: str) -> Goal:
             )
         return Goal(m.group(1), "target", value, tol, _weight(m.group(4), text))
     if m := _BOUND.match(s):
-        return Goal(m.group(1), m.group(2), float(m.group(3)))  # type: ignore[arg-type]
+        return Goal(m.group(1), cast(GoalKind, m.group(2)), float(m.group(3)))  # the pattern allows only >= and <=
     raise InputError(
         f"goal {text!r} is not understood. Expected 'name=min', 'name=max', 'name=target:3.0±0.1', "
         "'name>=50' or 'name<=50' (optionally '@weight' after an objective). Rewrite it in one of these forms."

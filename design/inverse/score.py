@@ -81,11 +81,14 @@ class Scorer:
             elif g.kind == "maximize":
                 objectives.append(-g.weight * (mu - self.kappa * s) / scale)
             elif g.kind == "target":
-                r2 = ((mu - g.value) ** 2 + (self.kappa * s) ** 2) / g.tolerance**2  # type: ignore[operator]
+                assert g.value is not None and g.tolerance is not None  # every target has both (`as_goals`)
+                r2 = ((mu - g.value) ** 2 + (self.kappa * s) ** 2) / g.tolerance**2
                 objectives.append(g.weight * (torch.sqrt(1.0 + r2) - 1.0))  # pseudo-Huber: quadratic near, linear far
             elif g.kind == ">=":
+                assert g.value is not None  # every bound has a value
                 violations.append((g.value - (mu - self._bound * s)) / scale)
             else:
+                assert g.value is not None
                 violations.append((mu + self._bound * s - g.value) / scale)
         S = X.shape[0]
         stack = lambda t: torch.stack(t, dim=-1) if t else X.new_zeros(S, 0)  # noqa: E731

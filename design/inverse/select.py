@@ -164,6 +164,7 @@ def _precise(scorer: Scorer, mean: Tensor) -> Tensor:
     ok = torch.ones(mean.shape[0], dtype=torch.bool)
     for g in scorer.goals:
         if g.kind == "target":
+            assert g.value is not None and g.tolerance is not None  # every target has both (`as_goals`)
             miss = (mean[:, scorer.outcomes.index(g.name)] - g.value).abs()
             ok &= torch.as_tensor(miss <= PRECISE_FRACTION * g.tolerance)
     return ok
