@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,12 @@ from linear_operator.operators import DiagLinearOperator
 from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
+from data.progress import epoch_bar
 from surrogates.ensemble_training import Forward, LossFn, train_members
 from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_crps, gaussian_nll
 from surrogates.networks import EnsembleNet, NetworkSpec, SequenceBlock, SurrogateNet
 from surrogates.physics import PhysicsTerm, make_grad
+from surrogates.tables import TableCodec, as_outcome_tensor
 
 
 @dataclass
@@ -142,6 +144,8 @@ class _Members:
     sequence_blocks: Sequence[SequenceBlock] | None
     options: TrainingOptions
     seed: int
+    codec_: TableCodec | None = None  # set by `fit`: how a DataFrame becomes the input tensor
+    _progress: bool = False
 
     def _setup(self, X: Tensor, n_out: int, bounds: Tensor | None) -> None:
         self.d_ = X.shape[-1]
@@ -181,10 +185,10 @@ class _Members:
         """Train the members together (or one after another with `batched=False`); set `history_`."""
         splits = [self._split(len(X), k, labels) for k in range(self.n_members)]
         seeds = [self._member_seed(k) for k in range(self.n_members)]
-        with torch.enable_grad():  # fitting inside a caller's `no_grad` block still trains
+        with torch.enable_grad(), epoch_bar(self._progress, f"training {type(self).__name__}") as on_epoch:
             if self.options.batched:
                 rows, self.best_epochs_ = train_members(
-                    self.net_, (X, T, w), splits, seeds, loss_fn, self, self.options, None, self._val_loss
+                    self.net_, (X, T, w), splits, seeds, loss_fn, self, self.options, None, self._val_loss, on_epoch
                 )
             else:
                 rows, self.best_epochs_ = [], []
@@ -200,6 +204,7 @@ class _Members:
                         self.options,
                         [k],
                         self._val_loss,
+                        on_epoch,
                     )
                     self.net_.put(k, single)
                     rows, self.best_epochs_ = rows + history, self.best_epochs_ + best
@@ -220,6 +225,12 @@ class _Members:
     def _check_fitted(self) -> None:
         if not hasattr(self, "history_"):
             raise RuntimeError(f"This {type(self).__name__} is not fitted yet. Call `fit(X, Y)` first.")
+
+    def _codec(self) -> TableCodec:
+        self._check_fitted()
+        if self.codec_ is None:
+            raise ValueError(f"This {type(self).__name__} was fitted on tensors: pass a tensor, or fit on a DataFrame.")
+        return self.codec_
 
     def _check_X(self, X: Tensor) -> None:
         if X.shape[-1] != self.d_:
@@ -286,19 +297,43 @@ class NeuralEnsemble(_Members, Model):
         self.n_members, self.network, self.sequence_blocks = n_members, network, sequence_blocks
         self.options, self.physics, self.seed = training or TrainingOptions(), list(physics or []), seed
 
-    def fit(self, X: Tensor, Y: Tensor, weights: Tensor | None = None, bounds: Tensor | None = None) -> NeuralEnsemble:
+    def fit(
+        self,
+        X: Tensor | pd.DataFrame,
+        Y: Tensor | pd.DataFrame | pd.Series,
+        weights: Tensor | None = None,
+        bounds: Tensor | None = None,
+        space: Any = None,
+        progress: bool = False,
+    ) -> NeuralEnsemble:
         """Train every member.
 
         Args:
-            X: A `n x d` tensor of inputs.
-            Y: A `n x m` (or `n`) tensor of outcomes; NaN marks a missing measurement.
+            X: A `n x d` tensor of inputs, or a DataFrame of designs (`surrogates.tables`).
+            Y: A `n x m` (or `n`) tensor of outcomes, or a DataFrame or Series whose columns
+                name the outcomes; NaN marks a missing measurement.
             weights: Optional `n` tensor of per-row weights (e.g. trust in a data source).
-            bounds: Optional `2 x d` box for collocation points; default the data's range.
+            bounds: Optional `2 x d` box for collocation points; default the data's range (the
+                unit cube with a `space`).
+            space: With a DataFrame `X`, the search space that encodes it (`design.SearchSpace`:
+                categories, log scales, sequences); None takes its numeric columns as they are.
+            progress: Show a progress bar over the epochs (on a terminal).
 
         Returns:
             `self`, fitted; `history_` holds one row per member and epoch with `train_loss`,
             `val_loss`, `lr` and one `physics:<name>` column per term.
+
+        Example:
+            >>> model = NeuralEnsemble(3).fit(designs_df, outcomes_df, space=space)
+            >>> model.predict(new_designs_df)    # a DataFrame: <outcome>_mean, <outcome>_sd
         """
+        self.codec_ = TableCodec.of(X, Y, space) if isinstance(X, pd.DataFrame) else None
+        if self.codec_ is not None:
+            X = self.codec_.encode(X)
+            if bounds is None and space is not None:
+                bounds = space.bounds
+        X, Y = torch.as_tensor(X), as_outcome_tensor(Y)
+        self._progress = progress
         Y = Y.reshape(len(Y), -1)
         _check_rows(X, Y, weights)
         Yf = Y.float()
@@ -360,8 +395,23 @@ class NeuralEnsemble(_Members, Model):
         shape = (self.n_members, *X.shape[:-1], self._num_outputs)
         return means.reshape(shape).to(X.dtype), variances.reshape(shape).to(X.dtype)
 
-    def predict(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive mean and total variance (noise + disagreement), each `batch x n x m`."""
+    @overload
+    def predict(self, X: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    @overload
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def predict(self, X: Tensor | pd.DataFrame) -> tuple[Tensor, Tensor] | pd.DataFrame:
+        """Predictive mean and total variance (noise + disagreement), each `batch x n x m`.
+
+        A DataFrame `X` (fitted on a DataFrame) gives a DataFrame instead: `<outcome>_mean` and
+        `<outcome>_sd` (the square root of that variance) per outcome, with the rows of `X`.
+        """
+        if isinstance(X, pd.DataFrame):
+            codec = self._codec()
+            with torch.no_grad():
+                mean, var = self.predict(codec.encode(X))
+            return codec.table(mean, var.sqrt(), X.index)
         means, variances = self._member_moments(X)
         return means.mean(0), variances.mean(0) + means.var(0, unbiased=False)
 
@@ -453,8 +503,24 @@ class NeuralClassifierEnsemble(_Members):
             seed,
         )
 
-    def fit(self, X: Tensor, y: Tensor, weights: Tensor | None = None) -> NeuralClassifierEnsemble:
-        """Train every member on a `n x d` tensor and `n` (or `n x m`) 0/1 labels (NaN: missing)."""
+    def fit(
+        self,
+        X: Tensor | pd.DataFrame,
+        y: Tensor | pd.Series | pd.DataFrame,
+        weights: Tensor | None = None,
+        space: Any = None,
+        progress: bool = False,
+    ) -> NeuralClassifierEnsemble:
+        """Train every member on `n` designs and `n` (or `n x m`) 0/1 labels (NaN: missing).
+
+        `X` is a `n x d` tensor or a DataFrame (encoded by `space`, or its numeric columns: see
+        `surrogates.tables`); `progress` shows a progress bar over the epochs on a terminal.
+        """
+        self.codec_ = TableCodec.of(X, y, space) if isinstance(X, pd.DataFrame) else None
+        if self.codec_ is not None:
+            X = self.codec_.encode(X)
+        X, y = torch.as_tensor(X), as_outcome_tensor(y)
+        self._progress = progress
         Y = y.reshape(len(y), -1).float()
         _check_rows(X, Y, weights)
         seen = Y[~torch.isnan(Y)]
@@ -476,8 +542,21 @@ class NeuralClassifierEnsemble(_Members):
     def _loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
         return binary_cross_entropy(logits, Y, self.class_weight_, w, self.gamma, self.alpha)
 
-    def predict_proba(self, X: Tensor) -> Tensor:
-        """Mean over members of P(label 1) at a `n x d` tensor: shape `n` (or `n x m` for several labels)."""
+    @overload
+    def predict_proba(self, X: Tensor) -> Tensor: ...
+
+    @overload
+    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame: ...
+
+    def predict_proba(self, X: Tensor | pd.DataFrame) -> Tensor | pd.DataFrame:
+        """Mean over members of P(label 1) at a `n x d` tensor: shape `n` (or `n x m` for several labels).
+
+        A DataFrame `X` gives a DataFrame with a `p_<label>` column per label, rows as in `X`.
+        """
+        if isinstance(X, pd.DataFrame):
+            codec = self._codec()
+            p = self.predict_proba(codec.encode(X)).reshape(len(X), -1)
+            return pd.DataFrame({f"p_{n}": p[:, j].numpy() for j, n in enumerate(codec.names(p.shape[-1]))}, X.index)
         self._check_fitted()
         self._check_X(X)
         with torch.no_grad():

@@ -64,6 +64,7 @@ def train_members(
     options: TrainingOptions,
     members: Sequence[int] | None = None,
     val_loss_fn: LossFn | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict], list[int]]:
     """Train the `M` members of `net` together, each on its own split, shuffling and early stopping.
 
@@ -89,6 +90,7 @@ def train_members(
         members: Member numbers written in `history` (default `0 ... M-1`).
         val_loss_fn: The early-stopping score of one member's raw validation outputs, like
             `loss_fn` (e.g. a proper score when the training loss is not one); None for `loss_fn`.
+        on_epoch: Called with `(epochs done, most epochs)` after each epoch (a progress bar).
 
     Returns:
         `(history, best_epochs)`: one dict per member and epoch (`member`, `epoch`, `train_loss`,
@@ -120,6 +122,8 @@ def train_members(
         for k in np.flatnonzero(best.active):
             row = {"member": members[k], "epoch": epoch, **{key: float(v[k]) for key, v in sums.items()}}
             history.append({**row, "val_loss": float(val_losses[k]), "lr": lr})
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epochs)
         if val.shape[1]:
             best.update(net, epoch, val_losses)
             if not best.active.any():

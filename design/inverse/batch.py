@@ -18,7 +18,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from data.progress import epoch_bar
 from design.errors import InputError
+from design.inverse.descent import Descent
 from design.inverse.goals import Goal, _default_tolerance
 from design.inverse.relax import RelaxedDesigns
 from design.inverse.score import Scorer, outcome_scale
@@ -28,8 +30,6 @@ from surrogates.protocol import Surrogate
 
 if TYPE_CHECKING:
     from design.inverse.core import InverseOptions
-
-_HARD_FRACTION = 0.3  # as in `design.inverse.core`: the last 30 % of the steps use the straight-through pass
 
 
 def target_goals(goals: list[Goal], targets_df: pd.DataFrame) -> tuple[list[Goal], dict[int, tuple[Tensor, Tensor]]]:
@@ -131,51 +131,33 @@ def _descend_many(
     opts: InverseOptions,
     floor: int,
 ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """Projected Adam on every start of every target, as `design.inverse.core._descend`, with halving per target.
+    """`design.inverse.descent` on every start of every target, with halving per target.
 
     Returns:
         The targets of the starts still in `relaxed`, and the dropped starts (discrete designs,
         still candidates) with their targets.
     """
-    from design.inverse.core import _keep_rows, _smooth_pairs, _smoothness
-
     n_con = sum(g.is_constraint for g in goals)
-    lam, rho = torch.zeros(relaxed.n, n_con, dtype=torch.double), 1.0
-    al_every = max(5, opts.steps // 10)
-    cycle = max(1, opts.steps // max(1, opts.cycles))
-    t0, t1 = opts.temperature
-    smooth = _smooth_pairs(relaxed, opts.smooth_groups)
-    optimizer = torch.optim.Adam(relaxed.parameters(), lr=opts.lr)
+    run = Descent(
+        relaxed, opts.steps, opts.lr, opts.cycles, opts.temperature, n_con, opts.smooth_groups, opts.smooth_weight
+    )
     dropped_X, dropped_t = [], []
-    for step in range(opts.steps):
-        phase = step % cycle
-        for group in optimizer.param_groups:
-            group["lr"] = opts.lr * 0.5 * (1 + np.cos(np.pi * phase / cycle)) + 1e-3 * opts.lr
-        temperature = t0 * (t1 / t0) ** (step / max(1, opts.steps - 1))
-        X = relaxed.X(temperature, step >= (1 - _HARD_FRACTION) * opts.steps)
-        objectives, violations = scorer.terms(X)
-        augmented = ((lam + rho * violations).clamp(min=0.0) ** 2 - lam**2).sum(-1) / (2 * rho)
-        loss = objectives.sum(-1) + augmented + _smoothness(relaxed, smooth, opts.smooth_weight)
-        optimizer.zero_grad()
-        loss.sum().backward()
-        optimizer.step()
-        relaxed.project()
-        if (step + 1) % al_every == 0 and n_con:
-            lam = (lam + rho * violations.detach()).clamp(min=0.0)
-            rho = min(rho * 2.0, 1e4)
-        per_target = relaxed.n // B
-        survivors = max(floor, int(np.ceil(opts.keep * per_target)))
-        if phase == cycle - 1 and step < opts.steps - cycle and survivors < per_target:
-            order = torch.argsort(loss.detach().reshape(B, per_target), dim=-1)
-            offset = (torch.arange(B) * per_target)[:, None]
-            best, rest = (order[:, :survivors] + offset).flatten(), (order[:, survivors:] + offset).flatten()
-            dropped_X.append(relaxed.discrete()[rest])
-            dropped_t.append(target[rest])
-            old = relaxed.parameters()
-            relaxed.keep(best)
-            lam, target = lam[best], target[best]
-            scorer.goals = rows_of(goals, columns, target)
-            optimizer = _keep_rows(optimizer, old, relaxed.parameters(), best)
+    with epoch_bar(opts.progress, "inverse design") as on_step:
+        for step in range(opts.steps):
+            loss = run.step(step, scorer.terms)
+            per_target = relaxed.n // B
+            survivors = max(floor, int(np.ceil(opts.keep * per_target)))
+            if run.cycle_ends(step) and survivors < per_target:
+                order = torch.argsort(loss.reshape(B, per_target), dim=-1)
+                offset = (torch.arange(B) * per_target)[:, None]
+                best, rest = (order[:, :survivors] + offset).flatten(), (order[:, survivors:] + offset).flatten()
+                dropped_X.append(relaxed.discrete()[rest])
+                dropped_t.append(target[rest])
+                run.keep(best)
+                target = target[best]
+                scorer.goals = rows_of(goals, columns, target)
+            if on_step is not None:
+                on_step(step + 1, opts.steps)
     return target, dropped_X, dropped_t
 
 

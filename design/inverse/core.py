@@ -24,18 +24,18 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from data.progress import epoch_bar
 from design.errors import InputError
 from design.goals import Objective, SafetyLimit
 from design.inverse.anchor import run_anchored
 from design.inverse.batch import run_many, target_goals
+from design.inverse.descent import Descent
 from design.inverse.goals import Goal, as_goals, outcome_names
 from design.inverse.relax import RelaxedDesigns
 from design.inverse.score import Scorer, outcome_scale
 from design.inverse.select import Neighbourhood, describe, polish, select_distinct
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
-
-_HARD_FRACTION = 0.3  # share of the steps that use the straight-through (hard) forward pass
 
 
 @dataclass
@@ -75,6 +75,7 @@ class InverseOptions:
             `anchor="data"`, the farthest a design moves from its anchor.
         smooth_groups: Ordered groups of parameter names (e.g. depths along a pad) to keep smooth.
         smooth_weight: Weight of the penalty on squared differences of neighbours in those groups.
+        progress: Show a progress bar over the descent's steps (on a terminal).
         tolerance: Manufacturing tolerance, as a standard deviation in unit-cube coordinates.
         robust: Optimize the expected objective under that tolerance (prefers flat optima).
         robust_samples: Monte-Carlo samples for the expected objective.
@@ -98,6 +99,7 @@ class InverseOptions:
     radius: float = 0.1
     smooth_groups: Sequence[Sequence[str]] = field(default_factory=list)
     smooth_weight: float = 0.0
+    progress: bool = False
     tolerance: float = 0.02
     robust: bool = False
     robust_samples: int = 8
@@ -225,60 +227,37 @@ def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # 
 def _descend(
     relaxed: RelaxedDesigns, scorer: Scorer, opts: InverseOptions, hood: Neighbourhood, floor: int
 ) -> list[Tensor]:
-    """Projected Adam on every start; after each cycle but the last, the best `opts.keep` share go on.
+    """`design.inverse.descent` on every start; after each cycle but the last, the best `opts.keep` share go on.
 
     Never fewer than `floor` starts go on. Returns the dropped starts as discrete designs: they stay
     candidates for the final choice.
     """
     n_con = sum(g.is_constraint for g in scorer.goals)
-    lam = torch.zeros(relaxed.n, n_con, dtype=torch.double)
-    rho = 1.0
-    al_every = max(5, opts.steps // 10)
-    cycle = max(1, opts.steps // max(1, opts.cycles))
-    t0, t1 = opts.temperature
-    smooth = _smooth_pairs(relaxed, opts.smooth_groups)
-    optimizer = torch.optim.Adam(relaxed.parameters(), lr=opts.lr)
-    dropped = []
-    for step in range(opts.steps):
-        phase = step % cycle
-        for group in optimizer.param_groups:
-            group["lr"] = opts.lr * 0.5 * (1 + np.cos(np.pi * phase / cycle)) + 1e-3 * opts.lr
-        temperature = t0 * (t1 / t0) ** (step / max(1, opts.steps - 1))
-        hard = step >= (1 - _HARD_FRACTION) * opts.steps
-        X = relaxed.X(temperature, hard)
-        objectives, violations = _robust_terms(scorer, X, relaxed, opts) if opts.robust else scorer.terms(X)
-        augmented = ((lam + rho * violations).clamp(min=0.0) ** 2 - lam**2).sum(-1) / (2 * rho)
-        penalty = augmented + _smoothness(relaxed, smooth, opts.smooth_weight)
-        loss = objectives.sum(-1) + penalty  # per start: the augmented Lagrangian
-        optimizer.zero_grad()
-        if opts.pcgrad and objectives.shape[-1] > 1:
+    run = Descent(
+        relaxed, opts.steps, opts.lr, opts.cycles, opts.temperature, n_con, opts.smooth_groups, opts.smooth_weight
+    )
+
+    def terms(X: Tensor) -> tuple[Tensor, Tensor]:
+        return _robust_terms(scorer, X, relaxed, opts) if opts.robust else scorer.terms(X)
+
+    def pcgrad(objectives: Tensor, penalty: Tensor) -> None:
+        if objectives.shape[-1] > 1:
             _pcgrad(objectives, penalty, relaxed.parameters())
         else:
-            loss.sum().backward()
-        optimizer.step()
-        relaxed.project()
-        if (step + 1) % al_every == 0 and n_con:
-            lam = (lam + rho * violations.detach()).clamp(min=0.0)
-            rho = min(rho * 2.0, 1e4)
-        survivors = max(floor, int(np.ceil(opts.keep * relaxed.n)))
-        if phase == cycle - 1 and step < opts.steps - cycle and survivors < relaxed.n:
-            order = torch.argsort(loss.detach())
-            dropped.append(hood.repair(relaxed.discrete(), relaxed)[order[survivors:]])
-            best = order[:survivors]
-            old = relaxed.parameters()
-            relaxed.keep(best)
-            lam = lam[best]
-            optimizer = _keep_rows(optimizer, old, relaxed.parameters(), best)
+            (objectives.sum(-1) + penalty).sum().backward()
+
+    dropped = []
+    with epoch_bar(opts.progress, "inverse design") as on_step:
+        for step in range(opts.steps):
+            loss = run.step(step, terms, pcgrad if opts.pcgrad else None)
+            survivors = max(floor, int(np.ceil(opts.keep * relaxed.n)))
+            if run.cycle_ends(step) and survivors < relaxed.n:
+                order = torch.argsort(loss)
+                dropped.append(hood.repair(relaxed.discrete(), relaxed)[order[survivors:]])
+                run.keep(order[:survivors])
+            if on_step is not None:
+                on_step(step + 1, opts.steps)
     return dropped
-
-
-def _keep_rows(optimizer: torch.optim.Adam, old: list[Tensor], new: list[Tensor], rows: Tensor) -> torch.optim.Adam:
-    """An Adam over `new` (the `rows` of `old`) that goes on with those rows' moment estimates."""
-    kept = torch.optim.Adam(new, lr=optimizer.param_groups[0]["lr"])
-    for p_old, p_new in zip(old, new, strict=True):
-        if state := optimizer.state.get(p_old):
-            kept.state[p_new] = {k: v[rows] if k != "step" else v for k, v in state.items()}
-    return kept
 
 
 def _robust_terms(scorer: Scorer, X: Tensor, relaxed: RelaxedDesigns, opts: InverseOptions) -> tuple[Tensor, Tensor]:
@@ -320,28 +299,6 @@ def _pcgrad(objectives: Tensor, penalty: Tensor, params: list[Tensor]) -> None:
 
 def _flat(g: Tensor | None, p: Tensor, S: int) -> Tensor:
     return torch.zeros(S, p[0].numel() if p.numel() else 0, dtype=p.dtype) if g is None else g.reshape(S, -1)
-
-
-def _smooth_pairs(relaxed: RelaxedDesigns, groups: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
-    """Pairs of neighbouring box coordinates in the ordered groups."""
-    position = {i: j for j, i in enumerate(relaxed.box)}
-    pairs = []
-    for group in groups:
-        cols = []
-        for name in group:
-            col = relaxed.space.column(name)
-            if col not in position:
-                raise InputError(f"smooth_groups may only name continuous or integer parameters. Got {name!r}.")
-            cols.append(position[col])
-        pairs += list(zip(cols[:-1], cols[1:], strict=True))
-    return pairs
-
-
-def _smoothness(relaxed: RelaxedDesigns, pairs: list[tuple[int, int]], weight: float) -> Tensor | float:
-    if not pairs or weight == 0:
-        return 0.0
-    a, b = zip(*pairs, strict=True)
-    return weight * ((relaxed.u[:, list(a)] - relaxed.u[:, list(b)]) ** 2).sum(-1)
 
 
 def _box(space: SearchSpace) -> list[int]:
