@@ -244,11 +244,11 @@ def fit_regression_model(
     # distinct designs, not rows: one design measured ten times pins the model down at one point only
     counts = [len(torch.unique(X[~torch.isnan(Y[:, j])], dim=0)) for j in range(Y.shape[-1])]
     fewest = min(counts, default=0)
-    if fewest < space.d + 1:
+    if fewest < space.n_choices + 1:
         name = outcomes[counts.index(fewest)]
         notes.append(
             f"{fewest} distinct design(s) successfully measured for {name!r}; a model needs at least "
-            f"{space.d + 1} (parameters + 1), so this batch is a space-filling design."
+            f"{space.n_choices + 1} (parameters + 1), so this batch is a space-filling design."
         )
         return None
     for limit in config.safety:

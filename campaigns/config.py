@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from design import InputError, Objective, Parameter, SafetyLimit, SearchSpace
 from design.errors import shown
-from design.parameters import CategoricalParameter
+from design.parameters import CategoricalParameter, SequenceParameter
 
 # Columns Valley adds to the tables it returns; parameters and outcomes may not use these names.
 RESERVED_NAMES = frozenset(
@@ -67,7 +67,8 @@ class SurrogateConfig(BaseModel):
     """Which surrogate models the outcomes: GPs (default), a neural ensemble, or `auto`.
 
     `auto` picks the ensemble for more than `AUTO_ENSEMBLE_ROWS` measurements or sequence
-    parameters (except in `safe_set` mode, which needs GPs), else GPs. `members` and `epochs`
+    parameters (except in `safe_set` mode, which needs GPs), else GPs; a campaign with sequence
+    parameters that does not name a kind gets `auto`. `members` and `epochs`
     size the ensemble and the classifier of binary outcomes; `mean` applies to the GP, `physics`
     to the ensemble.
     """
@@ -165,6 +166,9 @@ class CampaignConfig(BaseModel):
         self._check_room()
         self._check_binary()
         self._check_surrogate()
+        if "kind" not in self.surrogate.model_fields_set and any(p.type == "sequence" for p in self.parameters):
+            # sequences default to `auto`: the ensemble's CNN/pairwise encoder (GPs where safe_set needs them)
+            self.surrogate = self.surrogate.model_copy(update={"kind": "auto"})
         return self
 
     def _check_room(self) -> None:
@@ -218,7 +222,7 @@ class CampaignConfig(BaseModel):
 
     def _check_surrogate(self) -> None:
         sur = self.surrogate
-        continuous = [p.name for p in self.parameters if not isinstance(p, CategoricalParameter)]
+        continuous = [p.name for p in self.parameters if not isinstance(p, CategoricalParameter | SequenceParameter)]
         regression = self.regression_outcomes
         if (sur.mean is not None or sur.physics) and not regression:
             raise ValueError(
@@ -405,7 +409,7 @@ def _plain_key(key: object) -> bool:
 
 def _describe(error: Any) -> str:
     """One pydantic error as `field.path problem`."""
-    tags = {"continuous", "integer", "categorical"}
+    tags = {"continuous", "integer", "categorical", "sequence"}
     parts = [p if isinstance(p, int) or _plain_key(p) else shown(str(p), 40) for p in error["loc"] if p not in tags]
     loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
     msg = str(error["msg"]).removeprefix("Value error, ")
@@ -417,10 +421,10 @@ def _describe(error: Any) -> str:
     if kind == "extra_forbidden":
         return f"{loc} is not a known field. Check the spelling; see the README for the fields."
     if kind == "union_tag_not_found":
-        return f"{loc}.type is missing. Add type: continuous, integer or categorical."
+        return f"{loc}.type is missing. Add type: continuous, integer, categorical or sequence."
     if kind == "union_tag_invalid":
         got = shown(error["input"].get("type"))
-        return f"{loc}.type must be one of continuous, integer, categorical. Got {got} instead."
+        return f"{loc}.type must be one of continuous, integer, categorical, sequence. Got {got} instead."
     if kind == "value_error":
         return f"{loc} {msg}" if msg.startswith("must") else f"{loc}: {msg}"
     return f"{loc}: {msg}. Got {shown(error.get('input'))} instead."

@@ -138,10 +138,10 @@ def run_design(  # noqa: ANN201
     measured = camp.measurements
     data = campaign_tensors(cfg, measured)
     space, ok = data.space, torch.as_tensor(~data.failed)
-    if int(ok.sum()) < space.d + 1:
+    if int(ok.sum()) < space.n_choices + 1:
         raise InputError(
-            f"inverse design needs at least {space.d + 1} successful measurements. Got {int(ok.sum())} instead. "
-            "Add more."
+            f"inverse design needs at least {space.n_choices + 1} successful measurements. "
+            f"Got {int(ok.sum())} instead. Add more."
         )
     with torch.random.fork_rng():
         torch.manual_seed(seed)

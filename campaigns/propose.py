@@ -155,10 +155,10 @@ def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) ->
     classifier = model = feasibility = None
     n_pos = int((labels[seen] == 1).sum())
     distinct = len(torch.unique(data.X[seen], dim=0))
-    if distinct < space.d + 1 or n_pos in (0, int(seen.sum())):
+    if distinct < space.n_choices + 1 or n_pos in (0, int(seen.sum())):
         notes.append(
             f"{distinct} distinct design(s) successfully measured for {name!r} with {n_pos} positive(s); the "
-            f"classifier needs at least {space.d + 1} (parameters + 1) and both 0 and 1, so this batch is a "
+            f"classifier needs at least {space.n_choices + 1} (parameters + 1) and both 0 and 1, so this batch is a "
             "space-filling design."
         )
     else:

@@ -164,6 +164,7 @@ def write_report(camp, out_dir: str | Path, diagnostics: bool = True) -> Path:
         "<!doctype html><meta charset='utf-8'><title>Valley report</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto;padding:0 1em}img{max-width:100%}"
         ".scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;font-size:90%}"
+        "h1,h2,p,li{overflow-wrap:anywhere}"  # a long name without spaces wraps instead of widening the page
         "td,th{padding:2px 8px;border-bottom:1px solid #ddd}</style>\n" + "\n".join(body)
     )
     return page
@@ -210,7 +211,7 @@ def surrogate_diagnostics(camp, compute: bool = True) -> tuple[pd.DataFrame, pd.
     df = camp.measurements
     names = cfg.regression_outcomes
     ok = ~(df[cfg.outcomes].isna().any(axis=1) | df[FAILED].astype(bool)).to_numpy()
-    if not names or int(ok.sum()) < cv_rows_needed(space.d):
+    if not names or int(ok.sum()) < cv_rows_needed(space.n_choices):
         return None
     kind = cfg.surrogate_kind(len(df))
     recipe = PIPELINE + dump_config(cfg) + json.dumps(df["id"].astype(int).tolist())
@@ -288,7 +289,7 @@ def poorly_calibrated(camp) -> list[str] | None:
     """
     cfg = camp.config
     df = camp.measurements
-    d = cfg.space().d
+    d = cfg.space().n_choices
     ok = ~(df[cfg.outcomes].isna().any(axis=1) | df[FAILED].astype(bool)).to_numpy()
     if int(ok.sum()) < 2 * (d + 1) or not cfg.regression_outcomes:
         return None
@@ -325,7 +326,7 @@ def _diagnostics_section(camp, out_dir: Path) -> list[str]:
         why = (
             "no continuous outcome to cross-validate"
             if not cfg.regression_outcomes
-            else f"too few successful measurements for cross-validation (needs {cv_rows_needed(cfg.space().d)})"
+            else f"too few successful measurements for cross-validation (needs {cv_rows_needed(cfg.space().n_choices)})"
         )
         return [title, f"<p>Not computed: {html.escape(why)}.</p>"]
     cv_df, oof_df, kind = result

@@ -61,7 +61,7 @@ def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[s
     """Check designs against the parameter box and return one numpy array per parameter.
 
     Continuous and integer parameters come back as float arrays (integers rounded to the
-    nearest whole number); categorical ones as arrays of strings.
+    nearest whole number); categorical and sequence ones as arrays of strings.
 
     Args:
         designs_df: A DataFrame with one column per parameter of `config`; extra columns
@@ -73,7 +73,8 @@ def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[s
 
     Raises:
         ValueError: If a column is missing, holds a missing or non-numeric value, a value
-            outside the bounds, or a category the config does not list.
+            outside the bounds, a category the config does not list, or a sequence of the wrong
+            length or with a letter outside its alphabet.
     """
     names = [p["name"] for p in config["parameters"]]
     missing = [name for name in names if name not in designs_df.columns]
@@ -95,6 +96,9 @@ def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[s
                 )
             arrays[name] = values
             continue
+        if parameter["type"] == "sequence":
+            arrays[name] = _sequences(designs_df[name], parameter)
+            continue
         values = pd.to_numeric(designs_df[name], errors="coerce").to_numpy(dtype=float)
         low, high = parameter["bounds"]
         tolerance = _BOUND_TOLERANCE * max(1.0, abs(low), abs(high))
@@ -108,6 +112,18 @@ def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[s
         values = np.clip(values, low, high)
         arrays[name] = np.round(values) if parameter["type"] == "integer" else values
     return arrays
+
+
+def _sequences(col: pd.Series, parameter: dict[str, Any]) -> np.ndarray:
+    """The strings of a sequence column, each of the parameter's length and alphabet."""
+    name, alphabet, length = parameter["name"], parameter["alphabet"], parameter["length"]
+    values = col.astype(str).str.strip().to_numpy()
+    for row, s in zip(col.index, values, strict=True):
+        if len(s) != length or not set(s) <= set(alphabet):
+            raise ValueError(
+                f"`{name}` must be {length} letters of {alphabet!r}. Got {s!r} (row {row}) instead. Fix the sequence."
+            )
+    return values
 
 
 def satisfies_constraints(designs_df: pd.DataFrame, config: dict[str, Any]) -> np.ndarray:
@@ -154,7 +170,8 @@ def sample_designs(config: dict[str, Any], n: int, rng: np.random.Generator, max
     """Draw `n` designs uniformly from the box, keeping those that meet the constraints.
 
     Continuous parameters are uniform (log-uniform where `"log": True`), integers uniform
-    over the whole numbers in their bounds, categories uniform over their values.
+    over the whole numbers in their bounds, categories uniform over their values, sequences
+    uniform letters at every position.
 
     Args:
         config: A campaign config dict.
@@ -188,6 +205,12 @@ def _sample_box(config: dict[str, Any], n: int, rng: np.random.Generator) -> pd.
     for parameter in config["parameters"]:
         if parameter["type"] == "categorical":
             columns[parameter["name"]] = rng.choice(np.asarray(parameter["values"]), size=n)
+            continue
+        if parameter["type"] == "sequence":  # uniform letters at every position
+            letters = np.asarray(list(parameter["alphabet"]))[
+                rng.integers(0, len(parameter["alphabet"]), size=(n, parameter["length"]))
+            ]
+            columns[parameter["name"]] = ["".join(row) for row in letters]
             continue
         low, high = parameter["bounds"]
         if parameter["type"] == "integer":

@@ -152,7 +152,8 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         eligible = confident_pool()
         batch = Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
-        X_new = optimize_batch(acqf, space, n, seed, *req.effort)
+        taken = X if req.X_pending is None else torch.cat([X, req.X_pending])  # never propose these again
+        X_new = optimize_batch(acqf, space, n, seed, *req.effort, exclude=taken)
         keep = rule.meets(model, X_new, outcomes) & first_of_duplicates(X_new)
         if not keep.all():
             why = f"fell below P(safe) >= {rule.confidence:g} or repeated another" if rule else "repeated"

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from design.goals import Objective, SafetyLimit
 from design.mixed import optimize_mixed
+from design.sequence_acq import known_designs, mutate_sequences, optimize_sequences
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
 
@@ -125,15 +126,23 @@ def optimize_batch(
     seed: int = 0,
     num_restarts: int = 3,
     raw_samples: int = 64,
+    exclude: Tensor | None = None,
 ) -> Tensor:
     """Maximize the acquisition over the space: an `n x d` batch, chosen greedily in sequence.
 
+    With sequence parameters, an evolutionary search over exact one-hot sequences with a
+    single-letter polish (`design.sequence_acq.optimize_sequences`) returns designs that differ
+    from `exclude` (default: the measured and pending designs the acquisition holds) and from
+    each other; `num_restarts` and `raw_samples` do not apply there.
     With integer or categorical parameters or linear inequalities, every combination of
     discrete levels is optimized at once in one batched run (`design.mixed.optimize_mixed`);
     past `MAX_COMBINATIONS` combinations, or with equalities, botorch's alternating
     discrete/continuous optimizer searches the exact levels. Either way linear constraints
     hold, so every returned row is a valid design.
     """
+    if space.sequence_blocks:
+        with torch.random.fork_rng():
+            return optimize_sequences(acqf, space, n, seed, exclude if exclude is not None else known_designs(acqf))
     inequalities, equalities = space.botorch_constraints()
     kwargs = dict(
         q=n,
@@ -219,9 +228,10 @@ def candidate_pool(
 ) -> Tensor:
     """Feasible candidates: scrambled Sobol over the space plus perturbations of `X_near`.
 
-    The local part (Gaussian steps of 0.05 in encoded units, categories kept) lets a safe set
-    grow in small steps around what was measured. With equality constraints only the global
-    part is used (a perturbation would leave the constraint surface).
+    The local part (Gaussian steps of 0.05 in encoded units, categories kept; one letter
+    changed in each sequence) lets a safe set grow in small steps around what was measured.
+    With equality constraints only the global part is used (a perturbation would leave the
+    constraint surface).
     """
     X = space.sample(n_global, seed=seed)
     if X_near.shape[0] and not space.botorch_constraints()[1]:
@@ -230,6 +240,8 @@ def candidate_pool(
         step = 0.05 * torch.randn(base.shape, generator=generator, dtype=base.dtype)
         step[:, list(space.cat_dims)] = 0.0
         local = space.snap((base + step).clamp(0.0, 1.0))
+        if space.sequence_blocks:  # a small step on a one-hot block snaps back to the same letters
+            local = mutate_sequences(space, local, generator)
         local = local[torch.as_tensor(space.feasible(space.decode(local)))]
         X = torch.cat([X, local])
     return _unique_rows(X)

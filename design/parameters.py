@@ -81,6 +81,8 @@ class SequenceParameter(_Parameter):
 
     In the encoded tensor it is a one-hot block of `length * len(alphabet)` columns,
     position-major: column `start + i * A + a` is 1 when letter `a` sits at position `i`.
+    Letters are single printable characters other than spaces, commas and quotes (so that a
+    sequence reads back from a CSV cell as written); case matters.
 
     Example:
         >>> SequenceParameter(name="peptide", alphabet="HP", length=4).n_columns
@@ -88,14 +90,41 @@ class SequenceParameter(_Parameter):
     """
 
     type: Literal["sequence"] = "sequence"
-    alphabet: str = Field(min_length=2)
-    length: int = Field(ge=1)
+    alphabet: str
+    length: int
 
-    @field_validator("alphabet")
+    @field_validator("alphabet", mode="before")
     @classmethod
-    def _check_alphabet(cls, v: str) -> str:
-        if len(set(v)) != len(v):
-            raise ValueError(f"must not repeat a letter. Got {v!r} instead. List each letter once.")
+    def _check_alphabet(cls, v: object) -> object:
+        if not isinstance(v, str) or len(v) < 2:
+            raise ValueError(
+                f'must be a string of at least two letters, e.g. "ACDEFGHIKLMNPQRSTVWY". Got {shown(v)} instead.'
+            )
+        bad = [c for c in v if not c.isprintable() or c.isspace() or c in _NOT_LETTERS]
+        if bad:
+            raise ValueError(
+                f"must hold letters only (no spaces, commas or quotes). Got {shown(bad[0])} in {shown(v)} instead. "
+                "Remove it."
+            )
+        repeated = sorted({c for c in v if v.count(c) > 1})
+        if repeated:
+            raise ValueError(
+                f"must not repeat a letter. Got {shown(v)}, which repeats {shown(''.join(repeated))}. "
+                "List each letter once."
+            )
+        if len(v) > MAX_ALPHABET:
+            raise ValueError(f"may have at most {MAX_ALPHABET} letters. Got {len(v)} instead.")
+        return v
+
+    @field_validator("length", mode="before")
+    @classmethod
+    def _check_length(cls, v: object) -> object:
+        whole = isinstance(v, int) and not isinstance(v, bool)
+        if not whole or not 1 <= v <= MAX_LENGTH:  # type: ignore[operator]
+            raise ValueError(
+                f"must be a whole number of letters from 1 to {MAX_LENGTH:,}. Got {shown(v)} instead. "
+                "Give the sequence's fixed length, e.g. length: 8."
+            )
         return v
 
     @property
@@ -103,11 +132,16 @@ class SequenceParameter(_Parameter):
         return self.length * len(self.alphabet)
 
 
-Parameter = Annotated[ContinuousParameter | IntegerParameter | CategoricalParameter, Field(discriminator="type")]
+Parameter = Annotated[
+    ContinuousParameter | IntegerParameter | CategoricalParameter | SequenceParameter, Field(discriminator="type")
+]
 
 
 MIN_WIDTH = 1e-200  # narrower bounds than this (or than 1e-9 of their size) lose the encoding's precision
 MAX_LEVELS = 1_000_000  # an integer parameter with more values is better declared continuous
+MAX_LENGTH = 1_000  # longest sequence parameter: its one-hot block has length x alphabet columns
+MAX_ALPHABET = 64
+_NOT_LETTERS = frozenset(",;\"'")  # they would split or quote a CSV cell
 
 
 def _check_bounds(v: object) -> object:

@@ -53,6 +53,15 @@ class SearchSpace:
         return len(self.scalars) + sum(p.n_columns for p in self.sequences)
 
     @property
+    def n_choices(self) -> int:
+        """Choices that make a design: one per scalar parameter and one per sequence position.
+
+        A model needs about `n_choices + 1` distinct designs, not `d + 1`: a one-hot block
+        has `L * A` columns but only `L` free letters.
+        """
+        return len(self.scalars) + sum(p.length for p in self.sequences)
+
+    @property
     def sequence_blocks(self) -> list[tuple[int, int, int]]:
         """`(start, L, A)` of each sequence parameter's one-hot block, in parameter order."""
         blocks, start = [], len(self.scalars)

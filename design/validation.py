@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from design.errors import InputError, shown
-from design.parameters import CategoricalParameter, IntegerParameter
+from design.parameters import CategoricalParameter, IntegerParameter, SequenceParameter
 from design.space import SearchSpace
 
 
@@ -22,7 +22,8 @@ def validate_designs(space: SearchSpace, df: pd.DataFrame, source: str) -> tuple
 
     Raises:
         InputError: on a missing column, an empty cell, text in a number column, a value out of
-            bounds, a non-integer in an integer column or an unknown category.
+            bounds, a non-integer in an integer column, an unknown category, or a sequence of the
+            wrong length or with a letter outside its alphabet.
     """
     missing = [n for n in space.names if n not in df.columns]
     if missing:
@@ -48,6 +49,9 @@ def validate_designs(space: SearchSpace, df: pd.DataFrame, source: str) -> tuple
                     "Fix the spelling or add the value to the parameter's list in the config.",
                 )
             out[p.name] = values
+            continue
+        if isinstance(p, SequenceParameter):
+            out[p.name] = _sequences(col, p, source)
             continue
         numbers, text = to_numbers(col)
         bad = text | ~np.isfinite(numbers)
@@ -79,6 +83,26 @@ def validate_designs(space: SearchSpace, df: pd.DataFrame, source: str) -> tuple
         for row in clean.index[broken]:
             warnings.append(f"{source}, row {row}: breaks the constraint {c.text!r}; kept, since it was measured.")
     return clean, warnings
+
+
+def _sequences(col: pd.Series, p: SequenceParameter, source: str) -> pd.Series:
+    """The cells of a sequence column as strings, each of `p.length` letters of `p.alphabet`."""
+    values = col.astype(str).str.strip()
+    letters = set(p.alphabet)
+    for row, s in values.items():
+        unknown = [c for c in s if c not in letters]
+        if not unknown and len(s) == p.length:
+            continue
+        fix = "Fix the sequence, or the parameter's alphabet and length in the config."
+        if s.upper() != s and all(c in letters for c in s.upper()):
+            fix = f"Letters are case-sensitive: write {shown(s.upper())}."
+        problem = (
+            f"{shown(s, 60)} has the letter {shown(unknown[0])}, which is not in the alphabet {shown(p.alphabet)}"
+            if unknown
+            else f"{shown(s, 60)} has {len(s)} letters; {p.name} has length {p.length}"
+        )
+        _fail(source, row, p.name, problem, fix)
+    return values
 
 
 def to_numbers(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
