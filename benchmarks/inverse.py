@@ -136,16 +136,17 @@ class LogOutcomeGP:
         self.gp = fit_outcome_models(X, torch.where(self.positive, Y.clamp(min=1e-300).log(), Y))
         self.num_outputs = Y.shape[-1]
 
-    def posterior(self, X: torch.Tensor, observation_noise: bool = False, **kwargs):  # noqa: ANN003, ANN201
+    def posterior(self, X: torch.Tensor, output_indices: list[int] | None = None, *, observation_noise: bool = False):  # noqa: ANN201
         from types import SimpleNamespace
 
         post = self.gp.posterior(X, observation_noise=observation_noise)
         mu, var = post.mean, post.variance
         log_mean = torch.exp(mu + var / 2)
         log_var = torch.expm1(var) * torch.exp(2 * mu + var)
-        return SimpleNamespace(
-            mean=torch.where(self.positive, log_mean, mu), variance=torch.where(self.positive, log_var, var)
-        )
+        mean, variance = torch.where(self.positive, log_mean, mu), torch.where(self.positive, log_var, var)
+        if output_indices is not None:
+            mean, variance = mean[..., output_indices], variance[..., output_indices]
+        return SimpleNamespace(mean=mean, variance=variance)
 
 
 def run_inverse_benchmark(
@@ -328,10 +329,11 @@ class _Lookup:
     def __init__(self, Y: torch.Tensor):
         self.Y, self.num_outputs = Y, Y.shape[-1]
 
-    def posterior(self, X: torch.Tensor, observation_noise: bool = False):  # noqa: ANN201
+    def posterior(self, X: torch.Tensor, output_indices: list[int] | None = None, *, observation_noise: bool = False):  # noqa: ANN201
         from types import SimpleNamespace
 
         mean = self.Y[X[..., 0].long()]
+        mean = mean if output_indices is None else mean[..., output_indices]
         return SimpleNamespace(mean=mean, variance=torch.zeros_like(mean))
 
 

@@ -60,9 +60,11 @@ class MLPSurrogate(nn.Module):
         """Outcomes (double) in their own units for `... x d` designs in the unit cube (`2 X - 1` goes in)."""
         return self.net((2.0 * X - 1.0).float()).double() * self.y_std + self.y_mean
 
-    def posterior(self, X: Tensor, observation_noise: bool = False, **kwargs: object) -> MeanVariance:
+    def posterior(
+        self, X: Tensor, output_indices: list[int] | None = None, *, observation_noise: bool = False
+    ) -> MeanVariance:
         """Mean `forward(X)` and zero variance, shaped like a botorch posterior's (`... x n x m`)."""
-        mean = self(X)
+        mean = self(X) if output_indices is None else self(X)[..., output_indices]
         return MeanVariance(mean, torch.zeros_like(mean))
 
 

@@ -91,9 +91,13 @@ class UserUnits:
     def __post_init__(self) -> None:
         self.num_outputs = len(self.outcomes)
 
-    def posterior(self, X: Tensor, observation_noise: bool = False) -> UserUnitsPosterior:
+    def posterior(
+        self, X: Tensor, output_indices: list[int] | None = None, *, observation_noise: bool = False
+    ) -> UserUnitsPosterior:
         posterior = self.model.posterior(X, observation_noise=observation_noise)
         mean, sd = self.warp.invert(posterior.mean, posterior.variance.clamp_min(0).sqrt(), self.outcomes)
+        if output_indices is not None:
+            mean, sd = mean[..., output_indices], sd[..., output_indices]
         return UserUnitsPosterior(mean, sd**2)
 
 

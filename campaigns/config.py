@@ -145,8 +145,9 @@ class CampaignConfig(BaseModel):
             raise ValueError(f"objectives must have distinct names. Got {shown(objectives, 200)} instead.")
         if self.safety_mode == "safe_set" and not self.safety:
             raise ValueError("safety_mode safe_set needs at least one safety limit. Add one or use probabilistic.")
-        noise = {}
-        for goal in [*self.objectives, *self.safety]:
+        noise: dict[str, float] = {}
+        goals: list[CampaignObjective | SafetyLimit] = [*self.objectives, *self.safety]
+        for goal in goals:
             if goal.noise_sd is not None and noise.setdefault(goal.name, goal.noise_sd) != goal.noise_sd:
                 raise ValueError(f"outcome {shown(goal.name)} has two different noise_sd values. Give one.")
         for name in self.outcomes:
@@ -311,7 +312,8 @@ class CampaignConfig(BaseModel):
     @property
     def noise_sd(self) -> list[float | None]:
         """Known measurement noise per outcome (in `outcomes` order), None where it is learned."""
-        given = {g.name: g.noise_sd for g in [*self.objectives, *self.safety] if g.noise_sd is not None}
+        goals: list[CampaignObjective | SafetyLimit] = [*self.objectives, *self.safety]
+        given = {g.name: g.noise_sd for g in goals if g.noise_sd is not None}
         return [given.get(name) for name in self.outcomes]
 
     def space(self) -> SearchSpace:

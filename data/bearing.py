@@ -186,8 +186,8 @@ def simulate(
     rows = []
     columns = ("dimple_depth_um", "dimple_radius_um", "area_density", "textured_fraction")
     designs = list(zip(*(x[c] for c in columns), strict=True))
-    for design in _progress(designs, progress, "Solving the Reynolds equation"):
-        rows.append(bearing_outputs(*design, grid=grid))
+    for depth, radius, density, fraction in _progress(designs, progress, "Solving the Reynolds equation"):
+        rows.append(bearing_outputs(depth, radius, density, fraction, grid=grid))
     out = pd.DataFrame(rows, index=designs_df.index, columns=["load_N", "friction_N", "friction_coeff"])
     if rng is not None:
         out["load_N"] *= 1 + LOAD_NOISE * rng.standard_normal(len(out))
@@ -207,7 +207,7 @@ def generate_dataset(n: int, seed: int = 0, grid: Grid | None = None, progress: 
     """
     rng = np.random.default_rng(seed)
     params = config()["parameters"]
-    designs_df = pd.DataFrame({p["name"]: rng.uniform(*p["bounds"], size=n) for p in params})
+    designs_df = pd.DataFrame({p["name"]: rng.uniform(p["bounds"][0], p["bounds"][1], size=n) for p in params})
     return pd.concat([designs_df, simulate(designs_df, None, grid, progress)], axis=1)
 
 

@@ -45,8 +45,9 @@ _GRID = np.linspace(0.0, LENGTH, 4001)
 
 def body_force(x: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """`b(X)`, the distributed axial load per unit reference length (numpy or torch)."""
-    sin = torch.sin if isinstance(x, Tensor) else np.sin
-    return B0 * (1 + 2 * sin(3 * math.pi * x))
+    if isinstance(x, Tensor):
+        return B0 * (1 + 2 * torch.sin(3 * math.pi * x))
+    return B0 * (1 + 2 * np.sin(3 * math.pi * x))
 
 
 def stress(x: np.ndarray) -> np.ndarray:
@@ -62,8 +63,8 @@ def piola(F: np.ndarray) -> np.ndarray:
 
 def strain_energy(F: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """The neo-Hookean strain energy density `W(F)` (numpy or torch)."""
-    log = torch.log if isinstance(F, Tensor) else np.log
-    return MU / 2 * (F**2 - 1 - 2 * log(F)) + LAM / 2 * log(F) ** 2
+    log_F = torch.log(F) if isinstance(F, Tensor) else np.log(F)
+    return MU / 2 * (F**2 - 1 - 2 * log_F) + LAM / 2 * log_F**2
 
 
 def _solve_reference() -> tuple[np.ndarray, np.ndarray]:

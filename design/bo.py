@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
@@ -39,10 +41,18 @@ def constraint_functions(safety: list[SafetyLimit], outcomes: list[str]) -> list
     for limit in safety:
         j = outcomes.index(limit.name)
         if limit.upper is not None:
-            out.append(lambda Z, j=j, u=limit.upper: Z[..., j] - u)
+            out.append(partial(_above, j=j, bound=limit.upper))
         if limit.lower is not None:
-            out.append(lambda Z, j=j, lo=limit.lower: lo - Z[..., j])
+            out.append(partial(_below, j=j, bound=limit.lower))
     return out
+
+
+def _above(Z: Tensor, j: int, bound: float) -> Tensor:
+    return Z[..., j] - bound
+
+
+def _below(Z: Tensor, j: int, bound: float) -> Tensor:
+    return bound - Z[..., j]
 
 
 def probability_safe(model: Surrogate, X: Tensor, safety: list[SafetyLimit], outcomes: list[str]) -> Tensor:
@@ -90,7 +100,7 @@ def make_acquisition(
     reference point inferred from the current Pareto front (botorch's `infer_reference_point`).
     """
     objectives = [objectives] if isinstance(objectives, Objective) else objectives
-    common = dict(
+    common: dict[str, Any] = dict(
         model=model,
         X_baseline=X_baseline,
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed),
@@ -101,9 +111,17 @@ def make_acquisition(
     )
     if len(objectives) == 1:
         score = objective_function(objectives[0], outcomes)
-        return qLogNoisyExpectedImprovement(objective=GenericMCObjective(lambda Z, X=None: score(Z)), **common)
+
+        def single(Z: Tensor, X: Tensor | None = None) -> Tensor:
+            return score(Z)
+
+        return qLogNoisyExpectedImprovement(objective=GenericMCObjective(single), **common)
     scores = [objective_function(o, outcomes) for o in objectives]
-    multi = GenericMCMultiOutputObjective(lambda Z, X=None: torch.stack([f(Z) for f in scores], dim=-1))
+
+    def stacked(Z: Tensor, X: Tensor | None = None) -> Tensor:
+        return torch.stack([f(Z) for f in scores], dim=-1)
+
+    multi = GenericMCMultiOutputObjective(stacked)
     return qLogNoisyExpectedHypervolumeImprovement(
         ref_point=reference_point(model, X_baseline, objectives, outcomes).tolist(), objective=multi, **common
     )
@@ -144,7 +162,7 @@ def optimize_batch(
         with torch.random.fork_rng():
             return optimize_sequences(acqf, space, n, seed, exclude if exclude is not None else known_designs(acqf))
     inequalities, equalities = space.botorch_constraints()
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         q=n,
         num_restarts=num_restarts,
         raw_samples=raw_samples,

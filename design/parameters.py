@@ -48,9 +48,9 @@ class IntegerParameter(_Parameter):
     @classmethod
     def _check_bounds(cls, v: object) -> object:
         v = _check_bounds(v)
-        if any(float(b) != int(float(b)) for b in v):  # type: ignore[union-attr]
+        if any(float(b) != int(float(b)) for b in v):
             raise ValueError(f"bounds of an integer parameter must be whole numbers. Got {shown(v)} instead.")
-        low, high = (int(float(b)) for b in v)  # type: ignore[union-attr]
+        low, high = (int(float(b)) for b in v)
         if high - low >= MAX_LEVELS:
             raise ValueError(
                 f"of an integer parameter may span at most {MAX_LEVELS:,} values. Got {shown(v)} instead. "
@@ -144,16 +144,16 @@ MAX_ALPHABET = 64
 _NOT_LETTERS = frozenset(",;\"'")  # they would split or quote a CSV cell
 
 
-def _check_bounds(v: object) -> object:
+def _check_bounds(v: object) -> list | tuple:
     ok = isinstance(v, list | tuple) and len(v) == 2 and not any(isinstance(b, bool) for b in v)
-    if ok:
+    if isinstance(v, list | tuple) and ok:
         try:
-            low, high = float(v[0]), float(v[1])  # type: ignore[index]
+            low, high = float(v[0]), float(v[1])
         except (TypeError, ValueError, OverflowError):
             ok = False
         else:
             ok = math.isfinite(low) and math.isfinite(high) and low < high
-    if not ok:
+    if not ok or not isinstance(v, list | tuple):
         raise ValueError(
             f"must be [low, high] with low < high, two finite numbers (within +-1.8e308). Got {shown(v)} instead."
         )

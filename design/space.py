@@ -75,15 +75,15 @@ class SearchSpace:
         for i, p in enumerate(self.scalars):
             if p.name == name:
                 return i
-        for p, (start, _, _) in zip(self.sequences, self.sequence_blocks, strict=True):
-            if p.name == name:
+        for seq, (start, _, _) in zip(self.sequences, self.sequence_blocks, strict=True):
+            if seq.name == name:
                 return start
         raise InputError(f"`name` must be a parameter of the space ({self.names}). Got {name!r} instead.")
 
     @property
     def bounds(self) -> Tensor:
         """A `2 x d` tensor of bounds in encoded coordinates."""
-        high = [len(p.values) - 1 if _is_cat(p) else 1.0 for p in self.scalars]
+        high = [len(p.values) - 1 if isinstance(p, CategoricalParameter) else 1.0 for p in self.scalars]
         high += [1.0] * (self.d - len(self.scalars))
         return torch.tensor([[0.0] * self.d, high], dtype=torch.double)
 
@@ -117,8 +117,8 @@ class SearchSpace:
                 x = df[p.name].to_numpy(dtype=float)
                 x = np.log(x) if getattr(p, "log", False) else x
                 cols.append((x - low) / (high - low))
-        for p in self.sequences:
-            cols.extend(one_hot(df[p.name], p).T)
+        for seq in self.sequences:
+            cols.extend(one_hot(df[seq.name], seq).T)
         if not cols:
             return torch.zeros(len(df), 0, dtype=torch.double)
         return torch.tensor(np.stack(cols, axis=-1), dtype=torch.double).reshape(len(df), self.d)

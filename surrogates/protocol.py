@@ -26,4 +26,6 @@ class Surrogate(Protocol):
     @property
     def num_outputs(self) -> int: ...  # a plain attribute serves too
 
-    def posterior(self, X: Tensor, *, observation_noise: bool = False) -> Posterior: ...
+    def posterior(
+        self, X: Tensor, output_indices: list[int] | None = None, *, observation_noise: bool = False
+    ) -> Posterior: ...  # output_indices: the outcomes to keep (default all), as botorch's models take it
