@@ -206,6 +206,228 @@ def export(
         out.print(f"Wrote {len(both)} rows to {escape(str(output))}.")
 
 
+@app.command()
+def serve(
+    directory: Path = typer.Argument(..., help="Campaign directory."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind. 0.0.0.0 lets anyone on the network see the campaign and add data."
+    ),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Start a local dashboard: progress, open proposals, upload results, propose the next batch.
+
+    Example: valley serve runs/np   (then open http://127.0.0.1:8000)
+    """
+    from campaigns import Campaign
+    from campaigns.serve import exposure_warning
+    from campaigns.serve import serve as run_server
+
+    try:
+        Campaign.open(directory)
+    except _user_errors() as e:
+        _fail(e)
+    warning = exposure_warning(host)
+    if warning:
+        say("warning", "yellow", warning)
+    where = f"[{host}]" if ":" in host else host
+    shown = f"http://{where}:{port}/" if warning is None else f"port {port} of this computer's addresses ({host})"
+    out.print(f"Serving {escape(str(directory))} at {escape(shown)}; Ctrl+C stops it.")
+    if warning is None:
+        out.print("Only this computer can reach it; `--host 0.0.0.0` would expose it to the network.")
+    run_server(directory, host=host, port=port)
+
+
+@app.command()
+def demo(
+    rounds: int = typer.Option(5, "--rounds", help="Batches after the initial design."),
+    batch: int = typer.Option(4, "--batch", help="Experiments per batch."),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Path = typer.Option(Path("valley_demo"), "--out", help="Where the campaign and the plot go."),
+) -> None:
+    """Run a simulated nanoparticle campaign (synthetic simulator) and plot its progress.
+
+    Example: valley demo --rounds 5
+    """
+    import shutil
+
+    from rich.progress import Progress
+
+    from campaigns.report import plot_progress
+    from campaigns.simulate import run_simulated_campaign, summarize_rounds
+    from data import get_system
+
+    system = get_system("nanoparticles")
+    campaign_dir = out_dir / "campaign"
+    if campaign_dir.exists():
+        shutil.rmtree(campaign_dir)  # the demo's own previous run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    limit = system.config["safety"][0]
+    out.print(
+        f"Simulated campaign on the synthetic nanoparticle system: maximize {system.objective} "
+        f"with {limit['name']} <= {limit['upper']} (best possible safe value {system.best_safe_value:.2f})."
+    )
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("rounds", total=rounds + 1)
+
+        def report(r: int, history) -> None:
+            row = summarize_rounds(history).iloc[-1]
+            progress.console.print(
+                f"round {r}: {int(row.experiments):3d} experiments, best safe {system.objective} "
+                f"{row.best_safe:.3f}, unsafe experiments {int(row.unsafe)} ({row.method})"
+            )
+            progress.advance(task)
+
+        history = run_simulated_campaign(system, campaign_dir, rounds, batch, seed=seed, on_round=report)
+    png = plot_progress(
+        history, system.objective, out_dir / "progress.png", system.best_safe_value, (limit["name"], limit["upper"])
+    )
+    out.print(f"Campaign in {escape(str(campaign_dir))}; progress plot in {escape(str(png))}.")
+
+
+benchmarks = typer.Typer(
+    help="Benchmarks against the established tools, side by side (each takes minutes).", no_args_is_help=True
+)
+app.add_typer(benchmarks, name="benchmark")
+app.command()(design)
+
+
+@benchmarks.command("safe")
+def benchmark_safe(
+    problems: str = typer.Option("nanoparticles,gardner,spring", help="Comma-separated bundled systems."),
+    methods: str = typer.Option("valley,valley-safe-set,random,botorch,ax", help="Comma-separated methods."),
+    seeds: int = typer.Option(3, help="Seeds per problem and method."),
+    rounds: int = typer.Option(5, help="Batches after the initial design."),
+    batch: int = typer.Option(4, help="Designs per batch."),
+    workdir: Path | None = typer.Option(None, help="Where Valley's campaigns go (default: a temporary folder)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Also write every run's scores to this CSV, each as it finishes."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Keep the runs already in --output; run only the rest."),
+    jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Runs at a time, one process each."),
+) -> None:
+    """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
+
+    Example: valley benchmark safe --problems gardner --seeds 2 --rounds 3
+    """
+    import tempfile
+
+    import pandas as pd
+
+    from benchmarks.safe import format_table, run_benchmark, summarize
+
+    if resume and (output is None or not output.exists()):
+        _fail(ValueError(f"--resume needs --output naming the CSV of an earlier run. Got {output} instead."))
+    try:
+        done = pd.read_csv(output) if resume else None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        _fail(ValueError(f"--resume could not read {output} ({e}). Give an earlier run's CSV, or drop --resume."))
+    saved = [] if done is None else done.to_dict("records")
+
+    def save(row: dict) -> None:  # the CSV holds every finished run, so an interrupted call can resume
+        saved.append(row)
+        pd.DataFrame(saved).to_csv(output, index=False)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            results = run_benchmark(
+                problems.split(","),
+                methods.split(","),
+                seeds,
+                rounds,
+                batch,
+                workdir or Path(scratch) / "runs",
+                progress=progress_line,
+                jobs=jobs,
+                done=done,
+                on_row=save if output is not None else None,
+            )
+        except ValueError as e:
+            _fail(e)
+    Console(width=max(out.width, 150)).print(format_table(summarize(results)))  # wide, even when piped
+    if output is not None:  # this call's runs in order, then earlier runs it did not cover
+        key = ["problem", "method", "seed", "rounds", "batch"]
+        ran = set(results[key].itertuples(index=False, name=None))
+        earlier = [r for r in saved if tuple(r.get(k) for k in key) not in ran]
+        pd.concat([results, pd.DataFrame(earlier)], ignore_index=True).to_csv(output, index=False)
+        out.print(f"Wrote {escape(str(output))}.")
+
+
+@benchmarks.command("inverse")
+def benchmark_inverse(
+    problems: str = typer.Option("bearing,sequences,robot_arm", help="Comma-separated inverse problems."),
+    n: int = typer.Option(8, "-n", help="Designs asked of every method."),
+    starts: int = typer.Option(1024, help="Gradient-descent starts (DE and the GA also get starts x steps calls)."),
+    steps: int = typer.Option(150, help="Gradient steps."),
+    n_train: int = typer.Option(200, help="Simulated training rows per problem (sequences: 10x)."),
+    seed: int = typer.Option(0, help="First seed."),
+    seeds: int = typer.Option(1, help="Seeds seed, seed + 1, ...; the table shows means over them."),
+    targets: int = typer.Option(200, help="Held-out targets of robot_arm_ren and sine_wave."),
+    published_train: int = typer.Option(10_000, help="Training rows of robot_arm_ren and sine_wave."),
+    mlp_epochs: int = typer.Option(300, help="Training epochs of the neural adjoint's MLP."),
+) -> None:
+    """Gradient inverse design against the best training row, random search and DE/GA (takes minutes).
+
+    robot_arm_ren and sine_wave are the published benchmark of Ren et al. (2020): k-NN lookup, the
+    neural adjoint and Valley, scored by the re-simulation MSE of the best of T = 1 and 10 designs.
+
+    Example: valley benchmark inverse --problems robot_arm_ren --targets 50
+    """
+    import pandas as pd
+
+    from benchmarks.inverse import run_inverse_benchmark
+    from benchmarks.published import PUBLISHED_PROBLEMS
+
+    chosen = problems.split(",")
+    known = ("bearing", "sequences", "robot_arm", *PUBLISHED_PROBLEMS)
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        _fail(ValueError(f"--problems must be among {', '.join(known)}. Got {unknown} instead."))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
+        results = pd.concat(
+            [
+                run_inverse_benchmark(
+                    n=n,
+                    starts=starts,
+                    steps=steps,
+                    n_train=n_train,
+                    seed=s,
+                    problems=chosen,
+                    n_targets=targets,
+                    published_train=published_train,
+                    mlp_epochs=mlp_epochs,
+                )
+                for s in range(seed, seed + seeds)
+            ]
+        )
+    means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
+    published = means["problem"].isin(PUBLISHED_PROBLEMS)
+    wide = Console(width=max(out.width, 190))
+    if (~published).any():
+        title = f"Inverse design: designs re-simulated (mean over {seeds} seed(s))"
+        wide.print(table_of(means[~published].dropna(axis=1, how="all"), title))
+    if published.any():
+        title = f"Published benchmark: re-simulation MSE of the best of T designs, {targets} targets"
+        title += f" (mean over {seeds} seed(s))"
+        wide.print(table_of(means[published].dropna(axis=1, how="all"), title))
+
+
+@benchmarks.command("surrogates")
+def benchmark_surrogates(
+    seeds: int = typer.Option(1, help="Seeds to repeat each part with."),
+) -> None:
+    """Weighted vs unweighted losses (system 4), physics terms (system 5), calibration and speed.
+
+    Example: valley benchmark surrogates --seeds 2
+    """
+    from benchmarks.surrogates import format_benchmark, run_surrogate_benchmark
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_surrogate_benchmark(seeds=tuple(range(seeds)), progress=progress_line)
+    out.print(format_benchmark(results), highlight=False)
+
+
 @benchmarks.command("sequences")
 def benchmark_sequences(
     seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ... per method."),
