@@ -382,24 +382,25 @@ def benchmark_inverse(
     unknown = sorted(set(chosen) - set(known))
     if unknown:
         _fail(ValueError(f"--problems must be among {', '.join(known)}. Got {unknown} instead."))
+    frames = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
-        results = pd.concat(
-            [
-                run_inverse_benchmark(
-                    n=n,
-                    starts=starts,
-                    steps=steps,
-                    n_train=n_train,
-                    seed=s,
-                    problems=chosen,
-                    n_targets=targets,
-                    published_train=published_train,
-                    mlp_epochs=mlp_epochs,
+        for k, s in enumerate(range(seed, seed + seeds)):
+            with err.status(f"Seed {s} ({k + 1} of {seeds}): training and designing on {', '.join(chosen)}..."):
+                frames.append(
+                    run_inverse_benchmark(
+                        n=n,
+                        starts=starts,
+                        steps=steps,
+                        n_train=n_train,
+                        seed=s,
+                        problems=chosen,
+                        n_targets=targets,
+                        published_train=published_train,
+                        mlp_epochs=mlp_epochs,
+                    )
                 )
-                for s in range(seed, seed + seeds)
-            ]
-        )
+    results = pd.concat(frames)
     means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
     published = means["problem"].isin(PUBLISHED_PROBLEMS)
     wide = Console(width=max(out.width, 190))
