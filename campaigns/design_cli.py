@@ -40,11 +40,12 @@ def design(
         None, "--nudge-from", help="Stay within --radius of the measured design with this id (see `valley export`)."
     ),
     radius: float = typer.Option(0.1, "--radius", help="Largest move from --nudge-from (unit-cube units).", min=0),
-    anchor: str | None = typer.Option(
-        None,
+    anchor: str = typer.Option(
+        "auto",
         "--anchor",
         help="'data': start from the measured designs nearest each target and correct them through the "
-        "surrogate's slope (target goals only; see README).",
+        "surrogate's slope (target goals only; see README); 'none': descend from random starts; 'auto' "
+        "(default): 'data' when every goal is a target.",
     ),
 ) -> None:
     """Inverse design: designs that meet the goals according to the campaign's surrogate.
@@ -54,9 +55,9 @@ def design(
     objectives and safety limits are the goals. The designs are not recorded as proposals. With
     --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
     the goals truly met appear beside the predictions. Constraints hold at the pessimistic bound
-    of the campaign's safety confidence (--confidence to change it). With --anchor data (target
-    goals only), the designs are the measured ones nearest each target, corrected by the
-    surrogate's slope.
+    of the campaign's safety confidence (--confidence to change it). When every goal is a target
+    (--anchor auto, the default, or data), the designs are the measured ones nearest each target,
+    corrected by the surrogate's slope; --anchor none descends from random starts instead.
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
@@ -74,7 +75,7 @@ def design(
         fail(e)
     for note in designs_df.attrs["notes"]:
         say("note", "yellow", note)
-    title = f"{len(designs_df)} design(s) by gradient descent through the {designs_df.attrs['surrogate']}"
+    title = f"{len(designs_df)} design(s) through the {designs_df.attrs['surrogate']}"
     print_table(_out, designs_df, title, str(output) if output is not None else "the CSV (-o FILE)")
     if output is not None:
         write_table(designs_df, output)
@@ -88,7 +89,7 @@ def run_design(  # noqa: ANN201
     starts: int,
     seed: int,
     simulator: str | None = None,
-    anchor: str | None = None,
+    anchor: str | None = "auto",
     confidence: float | None = None,
     nudge_from: int | None = None,
     settings: dict | None = None,
@@ -102,9 +103,10 @@ def run_design(  # noqa: ANN201
     fit noticed (e.g. uncertainty widened after leave-one-out checks).
 
     With `simulator` (a bundled system's name), the designs are re-simulated: see
-    `design.verify_designs`. `anchor="data"` refines the measured designs nearest each target
-    (`InverseOptions.anchor`). Constraints (the safety limits, or the given ones) hold at the
-    pessimistic bound of `confidence`, by default the campaign's (`InverseOptions.confidence`).
+    `design.verify_designs`. `anchor` is `InverseOptions.anchor` (`"auto"`, `"data"`, or `"none"`
+    for None): anchored on data, the measured designs nearest each target are refined.
+    Constraints (the safety limits, or the given ones) hold at the pessimistic bound of
+    `confidence`, by default the campaign's (`InverseOptions.confidence`).
     `nudge_from` is the `id` of a measurement to stay near; `settings` are further
     `InverseOptions` fields (`kappa`, `robust`, `tolerance`, `radius`).
 
@@ -154,7 +156,12 @@ def run_design(  # noqa: ANN201
     confidence = confidence if confidence is not None else (cfg.confidence or None)  # 0: no safety limits
     nudge = None if nudge_from is None else _measured_design(camp, nudge_from)
     options = InverseOptions(
-        train_X=X, train_Y=Y, anchor=anchor, confidence=confidence, nudge_from=nudge, **(settings or {})
+        train_X=X,
+        train_Y=Y,
+        anchor=None if anchor == "none" else anchor,
+        confidence=confidence,
+        nudge_from=nudge,
+        **(settings or {}),
     )
     designs_df = inverse_design(
         fitted.user_units(), space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options

@@ -16,7 +16,7 @@ With `targets` (a table of many targets), one batched descent serves them all (`
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +68,9 @@ class InverseOptions:
             (`design.inverse.anchor`; needs `train_X` and `train_Y`; `radius` bounds the move from each
             anchor). On the sine wave (MLP, 200 targets) the first design's re-simulation MSE went
             from 1.8e-5 to 1.6e-11 (k-NN lookup 7.9e-8). `starts` and `seed` are not used (it is
-            deterministic). None (default): descend from random starts.
+            deterministic). None: descend from random starts. `"auto"` (default): `"data"` when
+            `train_X` and `train_Y` are given and every goal is a target (and neither `nudge_from`,
+            `robust` nor `pcgrad` asks for the descent), else None.
         nudge_from: One design (a one-row DataFrame in user units) to start every start from.
         radius: In nudge mode, the largest Euclidean distance of the scalar coordinates (unit cube)
             from `nudge_from`, and the largest fraction of positions changed in each sequence; with
@@ -94,7 +96,7 @@ class InverseOptions:
     train_X: Tensor | None = None
     rank_by_data: bool = True
     train_Y: Tensor | None = None
-    anchor: str | None = None
+    anchor: str | None = "auto"
     nudge_from: pd.DataFrame | None = None
     radius: float = 0.1
     smooth_groups: Sequence[Sequence[str]] = field(default_factory=list)
@@ -161,10 +163,11 @@ def inverse_design(
     opts = options or InverseOptions()
     goal_list = as_goals(goals)
     columns: dict = {}
-    if opts.anchor not in (None, "data"):
-        raise InputError(f"anchor must be None or 'data'. Got {opts.anchor!r} instead.")
+    if opts.anchor not in (None, "data", "auto"):
+        raise InputError(f"anchor must be None, 'data' or 'auto'. Got {opts.anchor!r} instead.")
     if opts.anchor == "data" and any(g.kind != "target" for g in goal_list):
         raise InputError("anchor='data' works on target goals only. Drop the other goals or use anchor=None.")
+    opts = replace(opts, anchor=_anchor(opts, goal_list))
     single = targets is None and opts.anchor == "data"
     if single:  # one target: the target goals' own values
         targets = pd.DataFrame({g.name: [g.value] for g in goal_list if g.kind == "target"})
@@ -193,6 +196,16 @@ def inverse_design(
         if targets is not None:
             return run_many(model, space, goal_list, columns, names, len(targets), n, starts, seed, opts)
         return _run(model, space, goal_list, names, n, starts, seed, opts)
+
+
+def _anchor(opts: InverseOptions, goals: list[Goal]) -> str | None:
+    """`opts.anchor` with `"auto"` resolved (see `InverseOptions.anchor`)."""
+    if opts.anchor != "auto":
+        return opts.anchor
+    has_data = opts.train_X is not None and opts.train_Y is not None and len(opts.train_X) > 0
+    descent_only = opts.nudge_from is not None or opts.robust or opts.pcgrad
+    targets_only = bool(goals) and all(g.kind == "target" for g in goals)
+    return "data" if has_data and targets_only and not descent_only else None
 
 
 def _run(model, space, goals, names, n, starts, seed, opts) -> pd.DataFrame:  # noqa: ANN001
