@@ -172,15 +172,17 @@ class SurrogateNet(nn.Module):
     def forward(self, X: Tensor) -> Tensor:
         """Map a `n x d` tensor to `n x n_out` raw outputs."""
         features = [(X[:, self.tabular] - self.x_shift) / self.x_scale]
+        pairwise = []  # each block's pairwise features: the skip layer's input
         for (start, L, A), cnn, pair in zip(self.blocks, self.cnns, self.pairs, strict=True):
             P = X[:, start : start + L * A].reshape(-1, L, A)
             h = cnn(P.transpose(1, 2))
             features += [h.amax(-1), h.mean(-1)]
             if pair.channels:
-                features.append(pair(P))
+                pairwise.append(pair(P))
+                features.append(pairwise[-1])
         out = self.out(self.head(torch.cat(features, dim=-1)))
         if self.skip is not None:
-            out = out + self.skip(torch.cat(features[-len(self.blocks) :], dim=-1))
+            out = out + self.skip(torch.cat(pairwise, dim=-1))
         return out
 
 
@@ -354,18 +356,20 @@ class EnsembleNet(nn.Module):
         if self.blocks:
             X = X.expand(M, *X.shape) if X.dim() == 2 else X
             features[0] = features[0].expand(M, *features[0].shape[-2:])
+        pairwise: list[Tensor] = []  # each block's pairwise features: the skip layer's input
         for b, (start, L, A) in enumerate(self.blocks):
             P = X[..., start : start + L * A].reshape(M, -1, L, A)
             h = self._encode(cast(nn.ModuleList, self.cnns[str(self.encoder_of[b])]), P)
             features += [h.amax(-1), h.mean(-1)]
             if len(self.pairs):
-                features.append(self.pairs[b](P))
+                pairwise.append(self.pairs[b](P))
+                features.append(pairwise[-1])
         x = torch.cat(features, dim=-1) if len(features) > 1 else features[0]
         for layer in self.head:
             x = self.act(layer(self.dropout(x)))
         out = self.out(x)
         if self.skip is not None:  # the same features as `SurrogateNet.forward` passes to its skip layer
-            out = out + self.skip(torch.cat(features[-len(self.blocks) :], dim=-1))
+            out = out + self.skip(torch.cat(pairwise, dim=-1))
         return out
 
     def _encode(self, convs: nn.ModuleList, P: Tensor) -> Tensor:

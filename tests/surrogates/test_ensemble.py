@@ -224,6 +224,7 @@ def test_classifier_early_stopping_on_average_precision():
     [
         (NetworkSpec(hidden=(8, 8), channels=3, kernel_size=3, shared_encoder=True, dropout=0.1), 2),
         (NetworkSpec(hidden=(8,), channels=3, kernel_size=3, pair_channels=2, pair_rank=2), 1),
+        (NetworkSpec(hidden=(8,), channels=3, kernel_size=3, pair_channels=2), 2),  # the skip layer sees both blocks
     ],
 )
 def test_ensemble_net_computes_what_each_member_computes(spec, n_blocks):
