@@ -79,6 +79,12 @@ class Campaign:
         except BaseException as error:
             if made:
                 shutil.rmtree(path, ignore_errors=True)
+            else:  # it was empty: leave it empty again
+                for entry in path.iterdir():
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
             if isinstance(error, OSError):
                 raise InputError(
                     f"{path}: cannot create the campaign there ({error.strerror or error}). Choose a directory "

@@ -356,3 +356,19 @@ def test_two_concurrent_proposes_get_distinct_batches(camp_dir, tmp_path):
     camp = Campaign.open(camp_dir)
     assert sorted(camp.proposals["batch_id"].unique()) == [1, 2]
     assert len(camp.open_proposals) == 6
+
+
+def test_a_failed_create_in_an_existing_empty_folder_leaves_it_empty(tmp_path, monkeypatch):
+    import campaigns.campaign as campaign_module
+
+    folder = tmp_path / "empty"
+    folder.mkdir()
+
+    def broken(path):
+        path.write_bytes(b"half a database")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(campaign_module.Store, "create", staticmethod(broken))
+    with pytest.raises(InputError, match="cannot create the campaign there"):
+        Campaign.create(folder, CONFIG)
+    assert folder.is_dir() and list(folder.iterdir()) == []
