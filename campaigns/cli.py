@@ -94,10 +94,11 @@ def propose(
     Example: valley propose runs/np -n 4 -o next.csv
     """
     from campaigns import Campaign
-    from campaigns.export import write_table
+    from campaigns.export import check_output, write_table
     from data import read_table
 
     try:
+        check_output(output)  # before a batch is recorded, not after
         camp = Campaign.open(directory)
         pool = None
         if candidates is not None:
@@ -191,9 +192,10 @@ def export(
     import pandas as pd
 
     from campaigns import Campaign
-    from campaigns.export import write_table
+    from campaigns.export import check_output, write_table
 
     try:
+        check_output(output)
         camp = Campaign.open(directory)
     except _user_errors() as e:
         _fail(e)

@@ -61,10 +61,11 @@ def design(
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
-    from campaigns.export import write_table
+    from campaigns.export import check_output, write_table
     from design import InputError
 
     try:
+        check_output(output)
         goals = [*(goal or []), *(constraint or [])]
         settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius}
         with Console(stderr=True).status("Fitting the campaign model and descending from every start..."):

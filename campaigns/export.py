@@ -7,6 +7,8 @@ from typing import IO
 
 import pandas as pd
 
+from design.errors import InputError
+
 # A cell starting with one of these may be read as a formula by Excel, LibreOffice or Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -25,6 +27,16 @@ def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
         out[column] = out[column].map(_escaped)
     out.columns = [_escaped(c) for c in out.columns]
     return out
+
+
+def check_output(target: Path | None) -> None:
+    """Refuse, before any work is done, an output file whose folder does not exist or that is a folder."""
+    if target is None:
+        return
+    if target.is_dir():
+        raise InputError(f"{target}: is a folder. Give a file name to write, e.g. {target / 'out.csv'}.")
+    if not target.parent.is_dir():
+        raise InputError(f"{target}: the folder {target.parent} does not exist. Create it first, or write elsewhere.")
 
 
 def write_table(df: pd.DataFrame, target: Path | IO[str]) -> None:

@@ -239,3 +239,12 @@ def test_missing_files_are_one_error_line(camp_dir, tmp_path):
     result = invoke("status", tmp_path / "nowhere")
     assert result.exit_code == 1
     assert "not a Valley campaign" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["export", "propose"])
+def test_an_output_in_a_missing_folder_is_refused_before_anything_is_recorded(camp_dir, tmp_path, command):
+    before = (camp_dir / "campaign.db").read_bytes()
+    result = invoke(command, camp_dir, "-o", tmp_path / "missing" / "out.csv")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "does not exist. Create it first" in result.stderr
+    assert (camp_dir / "campaign.db").read_bytes() == before  # no batch recorded
