@@ -19,6 +19,7 @@ from campaigns.campaign_model import FAILED, campaign_tensors, fit_outcomes, out
 from campaigns.claims_report import claims_section
 from campaigns.config import dump_config
 from campaigns.diagnostics_report import plot_calibration, plot_parity, write_diagnostics_html
+from campaigns.identifiability_report import identifiability_section
 from campaigns.simulate import best_safe_so_far
 from surrogates import cross_validate
 from surrogates.diagnostics import calibration_verdict
@@ -157,6 +158,7 @@ def write_report(camp, out_dir: str | Path, diagnostics: bool = True) -> Path:
     body += [f'<img src="{p.name}" alt="{p.stem}">' for p in images]
     body += [f"<h2>{html.escape(title)}</h2>{_html_table(table)}" for title, table in sections]
     body += claims_section(camp, out_dir)
+    body += identifiability_section(camp)
     if diagnostics:
         body += _diagnostics_section(camp, out_dir)
     page = out_dir / "index.html"
