@@ -431,6 +431,22 @@ def benchmark_surrogates(
     out.print(format_benchmark(results), highlight=False)
 
 
+@benchmarks.command("bilevel")
+def benchmark_bilevel(
+    seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ..."),
+) -> None:
+    """Physics weight on the hyperelastic bar (S5): IFT hypergradients vs a grid (a few minutes).
+
+    Example: valley benchmark bilevel --seeds 1
+    """
+    from benchmarks.bilevel import format_bilevel, run_bilevel_benchmark
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_bilevel_benchmark(seeds=tuple(range(seeds)), progress=progress_line)
+    out.print(escape(format_bilevel(results)), highlight=False)
+
+
 @benchmarks.command("identifiability")
 def benchmark_identifiability(
     doses: str = typer.Option("8,20,60", help="Comma-separated numbers of doses (measurements)."),
