@@ -484,6 +484,36 @@ def benchmark_identifiability(
     out.print(escape(flag_counts(results).to_string(index=False)), highlight=False)
 
 
+@benchmarks.command("step-control")
+def benchmark_step_control(
+    problems: str = typer.Option("robot_arm,rosenbrock", help="Comma-separated: robot_arm, rosenbrock."),
+    seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ... per problem."),
+    targets: int = typer.Option(8, min=1, help="Held-out targets per problem and seed."),
+    starts: int = typer.Option(16, min=1, help="Starts per target."),
+    steps: int = typer.Option(300, min=2, help="Step budget of every method."),
+) -> None:
+    """Inverse-design step control: Adam's defaults, a tuned fixed step, curvature-safe steps, PI (minutes).
+
+    Example: valley benchmark step-control --problems rosenbrock --seeds 1
+    """
+    from benchmarks.step_control import PROBLEMS, format_table, run_step_control_benchmark, summarize
+
+    chosen = [p.strip() for p in problems.split(",") if p.strip()]
+    if not chosen or set(chosen) - set(PROBLEMS):
+        _fail(ValueError(f"--problems must be among {', '.join(PROBLEMS)}. Got {problems!r} instead."))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_step_control_benchmark(
+            chosen, tuple(range(seeds)), targets, starts, steps, progress=progress_line
+        )
+    out.print(
+        f"Steps and seconds to the goal tolerance on {targets} held-out targets x {starts} starts, {steps} steps "
+        f"(mean over {seeds} seed(s))",
+        highlight=False,
+    )
+    out.print(escape(format_table(summarize(results))), highlight=False)
+
+
 @benchmarks.command("sequences")
 def benchmark_sequences(
     seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ... per method."),

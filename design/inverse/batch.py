@@ -139,7 +139,15 @@ def _descend_many(
     """
     n_con = sum(g.is_constraint for g in goals)
     run = Descent(
-        relaxed, opts.steps, opts.lr, opts.cycles, opts.temperature, n_con, opts.smooth_groups, opts.smooth_weight
+        relaxed,
+        opts.steps,
+        opts.lr,
+        opts.cycles,
+        opts.temperature,
+        n_con,
+        opts.smooth_groups,
+        opts.smooth_weight,
+        opts.step_control,
     )
     dropped_X, dropped_t = [], []
     with epoch_bar(opts.progress, "inverse design") as on_step:
