@@ -138,17 +138,7 @@ def _descend_many(
         still candidates) with their targets.
     """
     n_con = sum(g.is_constraint for g in goals)
-    run = Descent(
-        relaxed,
-        opts.steps,
-        opts.lr,
-        opts.cycles,
-        opts.temperature,
-        n_con,
-        opts.smooth_groups,
-        opts.smooth_weight,
-        opts.step_control,
-    )
+    run = Descent.from_options(relaxed, opts, n_con)
     dropped_X, dropped_t = [], []
     with epoch_bar(opts.progress, "inverse design") as on_step:
         for step in range(opts.steps):

@@ -256,17 +256,7 @@ def _descend(
     candidates for the final choice.
     """
     n_con = sum(g.is_constraint for g in scorer.goals)
-    run = Descent(
-        relaxed,
-        opts.steps,
-        opts.lr,
-        opts.cycles,
-        opts.temperature,
-        n_con,
-        opts.smooth_groups,
-        opts.smooth_weight,
-        opts.step_control,
-    )
+    run = Descent.from_options(relaxed, opts, n_con)
 
     def terms(X: Tensor) -> tuple[Tensor, Tensor]:
         return _robust_terms(scorer, X, relaxed, opts) if opts.robust else scorer.terms(X)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,6 +125,21 @@ class Descent:
         ...     loss = run.step(step, scorer.terms)
         ...     if run.cycle_ends(step): run.keep(best_rows)
     """
+
+    @classmethod
+    def from_options(cls, relaxed: RelaxedDesigns, opts: Any, n_con: int) -> Descent:
+        """A run with the settings of an `InverseOptions` (steps, lr, cycles, temperature, smoothing, step control)."""
+        return cls(
+            relaxed,
+            opts.steps,
+            opts.lr,
+            opts.cycles,
+            opts.temperature,
+            n_con,
+            opts.smooth_groups,
+            opts.smooth_weight,
+            opts.step_control,
+        )
 
     def __init__(
         self,
