@@ -96,10 +96,11 @@ def test_integer_levels_stay_at_the_anchors_and_only_continuous_coordinates_move
     assert (df["k"] == df["k"].round()).all() and ((df["a"] + df["k"]) - 2.55).abs().max() <= 0.01
 
 
-def test_by_default_target_goals_with_data_are_anchored_and_other_goals_descend():
+def test_auto_anchors_target_goals_with_data_and_lets_other_goals_descend():
     X, Y = data()
-    anchored = inverse_design(Biased(), space(), GOALS, n=2, options=InverseOptions(train_X=X, train_Y=Y))
-    assert "anchor_row" in anchored.columns  # "auto": every goal a target, the data given
+    auto = InverseOptions(train_X=X, train_Y=Y, anchor="auto")
+    anchored = inverse_design(Biased(), space(), GOALS, n=2, options=auto)
+    assert "anchor_row" in anchored.columns  # every goal a target, the data given
     assert (truth(torch.tensor(anchored[["a", "b"]].to_numpy())) - torch.tensor([1.1, 0.3])).abs().max() <= 0.01
     mixed = inverse_design(
         Biased(),
@@ -107,9 +108,7 @@ def test_by_default_target_goals_with_data_are_anchored_and_other_goals_descend(
         ["y1=target:1.1±0.01", "y2=min"],
         n=2,
         starts=32,
-        options=InverseOptions(train_X=X, train_Y=Y),
+        options=auto,
     )
-    off = inverse_design(
-        Biased(), space(), GOALS, n=2, starts=32, options=InverseOptions(train_X=X, train_Y=Y, anchor=None)
-    )
-    assert "anchor_row" not in mixed.columns and "anchor_row" not in off.columns
+    default = inverse_design(Biased(), space(), GOALS, n=2, starts=32, options=InverseOptions(train_X=X, train_Y=Y))
+    assert "anchor_row" not in mixed.columns and "anchor_row" not in default.columns  # the default descends
