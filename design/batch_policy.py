@@ -11,7 +11,8 @@ The policy, in order:
    the model (SCBO's least violation), flagged `find-safe`;
 2. `safe_set` mode: half the batch to the strongest expanders of the safe set, the rest by
    acquisition among its maximizers (`design.safe_set`);
-3. a candidate pool: the best candidates by acquisition among those meeting the confidence;
+3. a candidate pool: the best candidates by acquisition among those meeting the confidence and
+   not measured or pending already;
 4. else the batch optimizer (`design.bo.optimize_batch`) under the confidence barrier; optimized
    designs that fall short or repeat another are replaced by the best confident candidates left;
 5. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
@@ -150,6 +151,8 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         batch = _safe_set_batch(model, req, acqf, pool(), n)
     elif req.X_pool is not None:
         eligible = confident_pool()
+        taken = X if req.X_pending is None else torch.cat([X, req.X_pending])
+        eligible = eligible[~matches_any(eligible, taken)]  # measured or pending: not proposed again
         batch = Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
         taken = X if req.X_pending is None else torch.cat([X, req.X_pending])  # never propose these again

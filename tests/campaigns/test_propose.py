@@ -355,3 +355,14 @@ def test_a_cost_spanning_decades_is_modelled_as_its_log_and_predicted_in_its_uni
     camp_negative = new_campaign(tmp_path / "neg", {**config, "objectives": [{**config["objectives"][0], "log": True}]})
     camp_negative.add_measurements(designs.assign(y=cost - 10.0))
     assert any("`log: true` needs every measurement above 0" in n for n in camp_negative.propose(2).attrs["notes"])
+
+
+def test_pool_rows_already_measured_are_not_proposed_again(tmp_path):
+    config = {**SMALL, "constraints": [], "safety": []}
+    designs = initial_designs()
+    camp = new_campaign(tmp_path / "camp", config, designs.assign(y=designs["x1"] + designs["x2"]))
+    fresh = pd.DataFrame({"x1": [0.3, 0.6], "x2": [0.2, 0.4]})
+    pool = pd.concat([designs[PARAMS], fresh], ignore_index=True)  # the best rows are the measured ones
+    proposals = camp.propose(4, candidates=pool)
+    np.testing.assert_allclose(np.sort(proposals["x1"].to_numpy()), [0.3, 0.6])
+    assert any("only 2 distinct design(s)" in note for note in proposals.attrs["notes"])
