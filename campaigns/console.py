@@ -73,6 +73,14 @@ class OneLineErrors(TyperGroup):
             raise typer.Exit(1) from None
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input (a command reports them in one line), imported on first use."""
+    from data import DataFileError
+    from design import InputError
+
+    return (InputError, DataFileError)
+
+
 def progress_line(line: str) -> None:
     """A progress line of a long command, on stderr, as written."""
     err.print(line, highlight=False, markup=False)

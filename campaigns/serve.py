@@ -33,8 +33,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from campaigns.campaign import Campaign
-from campaigns.cli import _user_errors
-from campaigns.console import one_line
+from campaigns.console import one_line, user_errors
 from campaigns.report import (
     _html_table,
     campaign_history,
@@ -95,7 +94,7 @@ def make_app(campaign_dir: str | Path, allowed_hosts: list[str] | None = None) -
     def page(request: Request, message_html: str = "", status_code: int = 200) -> HTMLResponse:
         try:
             camp = Campaign.open(campaign_dir)
-        except _user_errors() as e:  # the campaign was moved or its database damaged while serving
+        except user_errors() as e:  # the campaign was moved or its database damaged while serving
             return HTMLResponse(f"<!doctype html><meta charset='utf-8'>{_error(str(e))}", status_code=500)
         if not message_html:
             with flash_lock:
@@ -124,7 +123,7 @@ def make_app(campaign_dir: str | Path, allowed_hosts: list[str] | None = None) -
             return page(request, _error(f"{filename}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB."), 400)
         try:
             message = _add_table(campaign_dir, filename, content)
-        except _user_errors() as e:
+        except user_errors() as e:
             return page(request, _error(str(e)), 400)
         return RedirectResponse(f"/?m={flash(message)}", status_code=303)
 
@@ -139,7 +138,7 @@ def make_app(campaign_dir: str | Path, allowed_hosts: list[str] | None = None) -
             return page(request, _error(f"n must be a whole number from 1 to {MAX_BATCH}. Got {text!r} instead."), 400)
         try:
             proposals = Campaign.open(campaign_dir).propose(n=int(text))
-        except _user_errors() as e:
+        except user_errors() as e:
             return page(request, _error(str(e)), 400)
         attrs = proposals.attrs
         lines = [f"Proposed batch {attrs['batch_id']} ({attrs['method']}): {len(proposals)} experiment(s)."]
@@ -225,7 +224,7 @@ def _add_table(campaign_dir: Path, filename: str, content: bytes) -> str:
             df = read_table(path)
             df.index = range(2, len(df) + 2)  # messages name the line in the file (header = line 1)
             report = camp.add_measurements(df, source=filename)
-        except _user_errors() as e:  # name the file as the user knows it, not its temporary copy
+        except user_errors() as e:  # name the file as the user knows it, not its temporary copy
             e.args = (str(e).replace(str(path), filename),)
             raise
     lines = [f"warning: {line}" for line in report.warnings + report.duplicates]
