@@ -33,7 +33,8 @@ from campaigns.campaign_model import fit_campaign_model
 from campaigns.config import CampaignConfig
 from data import nanoparticles, sample_designs
 from surrogates import EmaxMean, fit_gp
-from surrogates.identifiability import Identifiability, Profile, mean_identifiability, profile_likelihood
+from surrogates.identifiability import Identifiability, mean_identifiability
+from surrogates.profile_likelihood import Profile, profile_likelihood
 
 Progress = Callable[[str], None] | None
 

@@ -20,7 +20,8 @@ from botorch.models import ModelListGP
 
 from campaigns.campaign_model import fit_campaign_model
 from campaigns.model_cache import ModelCache
-from surrogates.identifiability import Identifiability, Profile, mean_identifiability, profile_likelihood
+from surrogates.identifiability import Identifiability, mean_identifiability
+from surrogates.profile_likelihood import Profile, profile_likelihood
 
 TITLE = "<h2>Identifiability of the mean function</h2>"
 PROFILED = 2  # profile this many of the least certain parameters (each a few L-BFGS fits per grid point)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from surrogates import CustomMean, EmaxMean, fit_gp
-from surrogates.identifiability import mean_identifiability, profile_likelihood
+from surrogates.identifiability import mean_identifiability
+from surrogates.profile_likelihood import profile_likelihood
 
 
 def emax_data(low: float, high: float, n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
