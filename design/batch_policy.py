@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -35,7 +35,6 @@ from design.bo import (
     make_acquisition,
     optimize_batch,
     probability_safe,
-    probability_safe_grad,
     space_filling,
     spread_rows,
 )
@@ -137,8 +136,7 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         return pool()[rule.meets(model, pool(), outcomes)]
 
     if rule:
-        p_safe = partial(probability_safe_grad, model, safety=rule.limits, outcomes=outcomes)
-        acqf = ConfidenceBarrier(acqf, p_safe, rule.confidence)
+        acqf = ConfidenceBarrier(acqf, model, rule.limits, outcomes, rule.confidence)
 
     if rule and len(X_safe) == 0:
         picks = least_violation_samples(model, pool(), rule.limits, outcomes, n, seed)

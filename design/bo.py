@@ -17,7 +17,7 @@ from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
-from design.goals import Objective, SafetyLimit
+from design.goals import Objective, SafetyLimit, probability_within_limits
 from design.mixed import optimize_mixed
 from design.sequence_acq import known_designs, mutate_sequences, optimize_sequences
 from design.space import SearchSpace
@@ -67,19 +67,11 @@ def probability_safe(model: Surrogate, X: Tensor, safety: list[SafetyLimit], out
 
 def probability_safe_grad(model: Surrogate, X: Tensor, safety: list[SafetyLimit], outcomes: list[str]) -> Tensor:
     """`probability_safe`, differentiable in `X`, for any `batch x d` shape; returns `batch`."""
-    p = torch.ones(X.shape[:-1], dtype=X.dtype)
     if not safety:
-        return p
-    normal = torch.distributions.Normal(0.0, 1.0)
+        return torch.ones(X.shape[:-1], dtype=X.dtype)
     limited = list(dict.fromkeys(outcomes.index(limit.name) for limit in safety))
     posterior = model.posterior(X, output_indices=limited)  # only the safety models: half the cost with two
-    mean, sd = posterior.mean, posterior.variance.clamp_min(1e-12).sqrt()
-    for limit in safety:
-        j = limited.index(outcomes.index(limit.name))
-        upper = 1.0 if limit.upper is None else normal.cdf((limit.upper - mean[..., j]) / sd[..., j])
-        lower = 0.0 if limit.lower is None else normal.cdf((limit.lower - mean[..., j]) / sd[..., j])
-        p = p * (upper - lower)
-    return p
+    return probability_within_limits(posterior.mean, posterior.variance, safety, [outcomes[j] for j in limited])
 
 
 def make_acquisition(

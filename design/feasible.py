@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models.model import Model
 from torch import Tensor
 
-from design.goals import SafetyLimit
+from design.bo import probability_safe_grad
+from design.goals import SafetyLimit, probability_within_limits
+from surrogates.protocol import Surrogate
 
 BARRIER_SHARPNESS = 8.0  # per probit unit: P(safe) 0.90 vs 0.95 costs ~3 in log-acquisition
 
@@ -48,15 +52,68 @@ class ConfidenceBarrier(FeasibilityWeighted):
     The barrier is `logsigmoid(k * (probit(P(safe)) - probit(confidence)))` per design: nearly
     zero well inside the confident region, steeply negative outside, so the optimizer finds the
     best designs that will pass the confidence check instead of ones that must be replaced.
+
+    P(safe) is read from the posterior the acquisition function itself computed: qLogNEI asks
+    the model for the joint posterior of its baseline and `X`, whose marginals at `X` are the
+    ones P(safe) needs. That saves a second posterior per evaluation, a quarter of the
+    optimizer's time on the nanoparticle config. Where the acquisition asked for nothing that
+    ends in `X` (qLogNEHVI, a pool scorer), the safety models are asked separately.
     """
 
-    def __init__(self, acqf: AcquisitionFunction, p_safe: Callable[[Tensor], Tensor], confidence: float):
-        super().__init__(acqf, p_safe)
+    def __init__(
+        self,
+        acqf: AcquisitionFunction,
+        model: Surrogate,
+        safety: list[SafetyLimit],
+        outcomes: list[str],
+        confidence: float,
+    ):
+        super().__init__(acqf, lambda X: probability_safe_grad(model, X, safety, outcomes))
+        self.surrogate, self.safety, self.outcomes = model, safety, outcomes
         self.threshold = _probit(torch.tensor(confidence, dtype=torch.double))
 
     def forward(self, X: Tensor) -> Tensor:
-        margin = _probit(self.p_success(X)) - self.threshold
-        return self.acqf(X) + torch.nn.functional.logsigmoid(BARRIER_SHARPNESS * margin).sum(dim=-1)
+        with _recorded_posteriors(self.surrogate) as asked:
+            value = self.acqf(X)
+        p_safe = self._p_safe_from(asked, X)
+        if p_safe is None:
+            p_safe = self.p_success(X)
+        margin = _probit(p_safe) - self.threshold
+        return value + torch.nn.functional.logsigmoid(BARRIER_SHARPNESS * margin).sum(dim=-1)
+
+    def _p_safe_from(self, asked: list[tuple[Tensor, dict, Any]], X: Tensor) -> Tensor | None:
+        """P(safe) at `X` (`batch x q`) from a recorded posterior over `[..., X]`, all outcomes; None if none."""
+        q = X.shape[-2]
+        for X_full, kwargs, posterior in asked:
+            whole = not kwargs.get("output_indices") and kwargs.get("posterior_transform") is None
+            ends_in_X = X_full.shape[:-2] == X.shape[:-2] and X_full.shape[-2] >= q
+            if whole and ends_in_X and torch.equal(X_full[..., -q:, :], X):
+                mean, variance = posterior.mean[..., -q:, :], posterior.variance[..., -q:, :]
+                return probability_within_limits(mean, variance, self.safety, self.outcomes)
+        return None
+
+
+@contextmanager
+def _recorded_posteriors(model: Surrogate) -> Iterator[list[tuple[Tensor, dict, Any]]]:
+    """Within the block, every `model.posterior(X, **kwargs)` call is also listed as `(X, kwargs, posterior)`."""
+    asked: list[tuple[Tensor, dict, Any]] = []
+    posterior = model.posterior
+    own = vars(model).get("posterior")  # an instance attribute (a wrapper of someone else's) is put back
+
+    def recording(X: Tensor, *args, **kwargs) -> Any:  # a botorch `Posterior` with `mean` and `variance`
+        result = posterior(X, *args, **kwargs)
+        if not args:
+            asked.append((X, kwargs, result))
+        return result
+
+    model.posterior = recording  # type: ignore[method-assign]
+    try:
+        yield asked
+    finally:
+        if own is None:
+            del model.posterior
+        else:
+            model.posterior = own  # type: ignore[method-assign]
 
 
 def least_violation_samples(

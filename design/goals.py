@@ -6,7 +6,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
 
 
 class Objective(BaseModel):
@@ -80,3 +82,19 @@ def limits_hold(safety: list[SafetyLimit], df: pd.DataFrame, prefix: str = "") -
             held &= y >= limit.lower
         ok &= held
     return ok
+
+
+def probability_within_limits(mean: Tensor, variance: Tensor, safety: list[SafetyLimit], names: list[str]) -> Tensor:
+    """P(every limit holds) under independent normal marginals: `... x m` mean and variance -> `...`.
+
+    `names` names the `m` columns; each limit reads the column of its outcome. Differentiable.
+    """
+    normal = torch.distributions.Normal(0.0, 1.0)
+    sd = variance.clamp_min(1e-12).sqrt()
+    p = torch.ones(mean.shape[:-1], dtype=mean.dtype)
+    for limit in safety:
+        j = names.index(limit.name)
+        upper = 1.0 if limit.upper is None else normal.cdf((limit.upper - mean[..., j]) / sd[..., j])
+        lower = 0.0 if limit.lower is None else normal.cdf((limit.lower - mean[..., j]) / sd[..., j])
+        p = p * (upper - lower)
+    return p

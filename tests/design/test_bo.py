@@ -169,3 +169,33 @@ def test_spread_rows_counts_a_different_category_as_distance_one():
     existing = torch.tensor([[0.0, 0.0]], dtype=torch.double)
     assert spread_rows(pool, 1, existing, {1: [0.0, 1.0, 2.0]}) == [1]  # 1.2 beats a category change
     assert spread_rows(pool, 1, existing, {}) == [0]  # read as numbers, code 2 would look farther
+
+
+def test_the_confidence_barrier_reads_p_safe_from_the_acquisitions_own_posterior(toxicity_model):
+    from design.bo import make_acquisition, probability_safe_grad
+    from design.feasible import BARRIER_SHARPNESS, ConfidenceBarrier, _probit
+
+    limits = [SafetyLimit(name="tox", upper=5.0)]
+    acqf = make_acquisition(
+        toxicity_model,
+        torch.linspace(0, 1, 12).double().unsqueeze(-1),
+        Objective(name="y", goal="maximize"),
+        limits,
+        OUTCOMES,
+    )
+    barrier = ConfidenceBarrier(acqf, toxicity_model, limits, OUTCOMES, confidence=0.9)
+    X = torch.tensor([[[0.2]], [[0.45]], [[0.7]]], dtype=torch.double)
+    calls = []
+    posterior = toxicity_model.posterior
+    toxicity_model.posterior = lambda *a, **k: calls.append(a[0].shape) or posterior(*a, **k)
+    try:
+        value = barrier(X)
+    finally:
+        del toxicity_model.posterior
+    assert len(calls) == 1  # qLogNEI's joint posterior only: no second call for P(safe)
+    p_safe = probability_safe_grad(toxicity_model, X, limits, OUTCOMES)
+    separately = acqf(X) + torch.nn.functional.logsigmoid(
+        BARRIER_SHARPNESS * (_probit(p_safe) - barrier.threshold)
+    ).sum(-1)
+    assert torch.allclose(value, separately, atol=1e-8)
+    assert value[2] < value[0] - 1.0  # x = 0.7 (tox 7 > 5) is pushed far below x = 0.2
