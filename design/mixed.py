@@ -27,6 +27,11 @@ from design.space import SearchSpace
 MAX_COMBINATIONS = 64  # more discrete combinations than this go to botorch's alternating optimizer
 DYKSTRA_STEPS = 30
 RAW_PER_COMBINATION = 16  # fewest raw designs scored per combination (`raw_samples` is shared among them)
+# L-BFGS-B iterations per pick. The run ends when its slowest start converges, and a few starts
+# stuck at the confidence barrier's edge kept stepping: on the nanoparticle config at 200 rows
+# (seeds 0-3) 20 iterations reached the same best acquisition value as 200 with a third fewer
+# evaluations; 10 lost 1-3 % of expected improvement.
+MAXITER = 20
 
 
 class PolytopeProjection:
@@ -141,7 +146,7 @@ def optimize_mixed(
     seed: int = 0,
     num_restarts: int = 8,
     raw_samples: int = 256,
-    maxiter: int = 200,
+    maxiter: int = MAXITER,
 ) -> Tensor | None:
     """`n` designs chosen greedily in sequence, each the best of one batched run over every combination.
 
