@@ -25,14 +25,8 @@ class SurrogateWarning(UserWarning):
 
 
 # The mixed kernel's likelihood is flat in some directions; past ~200 L-BFGS steps the fit
-# only creeps (seen: 500 steps, 4 s, for 20 rows) without changing predictions. The loss is the
-# marginal log likelihood per row, so `ftol` 1e-6 stops once a step gains under a millionth of a
-# nat per row: scipy's default (2.2e-9) kept the nanoparticle GPs at 200 rows stepping for 5.7 s
-# where 1.5 s gave proposals of the same quality (`valley benchmark speed`, `valley benchmark safe`).
-_FIT_OPTIONS = {"options": {"maxiter": 200, "ftol": 1e-6}}
-# A mean function's parameters (an EC50, a Hill slope) are read as results, so their fit runs to
-# scipy's default tolerance: at 1e-6 an Emax mean stopped with its Hill slope still at its start.
-_MEAN_FIT_OPTIONS = {"options": {"maxiter": 200}}
+# only creeps (seen: 500 steps, 4 s, for 20 rows) without changing predictions.
+_FIT_OPTIONS = {"options": {"maxiter": 200}}
 
 
 _matern52 = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
@@ -141,7 +135,7 @@ def fit_gp(
                     else gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter)
                 )
                 with settings, torch.enable_grad():  # also when called inside `no_grad`
-                    fit_gpytorch_mll(mll, optimizer_kwargs=_FIT_OPTIONS if mean_module is None else _MEAN_FIT_OPTIONS)
+                    fit_gpytorch_mll(mll, optimizer_kwargs=_FIT_OPTIONS)
             if jitter is not None:
                 warnings.warn(f"GP fit needed cholesky jitter {jitter:g}.", SurrogateWarning, stacklevel=2)
             break
