@@ -341,6 +341,33 @@ def benchmark_speed(
         out.print(f"Wrote {escape(str(output))}.")
 
 
+@benchmarks.command("storage-load")
+def benchmark_storage_load(
+    url: str = typer.Argument(..., help="PostgreSQL database to load: postgresql://user@host:port/dbname."),
+    writers: int = typer.Option(8, min=1, help="Writer processes (each adds one row per transaction)."),
+    proposers: int = typer.Option(4, min=0, help="Proposer processes (each proposes batches of 2)."),
+    seconds: float = typer.Option(30.0, min=1.0, help="How long they run."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the load test's schema (valley_load_...) afterwards."),
+) -> None:
+    """Concurrent writers and proposers on one PostgreSQL campaign: rows lost, duplicate proposals, p95 latency.
+
+    The campaign lives in a new schema of the database, dropped afterwards. Exit code 1 if a row
+    was lost or a design proposed twice. Example: valley benchmark storage-load postgresql://lab@db/valley --seconds 10
+    """
+    from benchmarks.storage_load import run_storage_load
+    from design import InputError
+
+    try:
+        result, schema = run_storage_load(url, writers, proposers, seconds, keep)
+    except (InputError, ValueError) as e:
+        _fail(e)
+    out.print(escape(result.summary()), highlight=False)
+    if keep:
+        out.print(f"Kept the campaign in schema {schema} (URL option: ?options=-csearch_path%3D{schema}).")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 def _sizes(text: str, option: str) -> list[int]:
     """Comma-separated positive row counts, e.g. `50,200`."""
     try:

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from campaigns.campaign_model import FAILED
 from campaigns.config import CampaignConfig, dump_config, load_config
 from campaigns.model_cache import ModelCache
 from campaigns.propose import make_proposals
-from campaigns.storage import Store
+from campaigns.storage import Store, database_url
 from design import InputError, limits_hold, validate_designs
 from design.errors import shown
 from design.validation import not_a_number, to_numbers
@@ -48,6 +49,9 @@ def prediction_columns(config: CampaignConfig) -> list[str]:
 class Campaign:
     """A campaign stored in a directory: `config.yaml` and `campaign.db` (SQLite).
 
+    Or in a PostgreSQL database given as a URL (`campaigns.postgres`): the config is a table of
+    the database, and `path` is this machine's folder for the model cache and reports.
+
     Example:
         >>> camp = Campaign.create("runs/np", "np.yaml")
         >>> camp.add_measurements(measured_df)
@@ -61,9 +65,15 @@ class Campaign:
 
     @classmethod
     def create(cls, path: str | Path, config: str | Path | dict[str, Any]) -> Campaign:
-        """Create a new campaign directory; refuses to touch an existing campaign."""
-        path = Path(path)
+        """Create a new campaign directory (or PostgreSQL database); refuses to touch an existing campaign."""
         cfg = load_config(config)
+        url = database_url(path)
+        if url is not None:  # psycopg is imported only for a URL
+            from campaigns.postgres import PostgresStore
+
+            shared = PostgresStore.create(url, dump_config(cfg), cfg.name)
+            return cls(shared.path, cfg, shared)
+        path = Path(path)
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: is a file, not a directory. Choose a new or empty directory for the campaign.")
         if (path / DB_FILE).exists() or (path / CONFIG_FILE).exists():
@@ -95,7 +105,14 @@ class Campaign:
 
     @classmethod
     def open(cls, path: str | Path) -> Campaign:
-        """Open an existing campaign directory."""
+        """Open an existing campaign directory (or PostgreSQL database)."""
+        url = database_url(path)
+        if url is not None:
+            from campaigns.postgres import PostgresStore
+
+            shared = PostgresStore(url)
+            shared.check()
+            return cls(shared.path, load_config(yaml.safe_load(shared.config())), shared)
         path = Path(path)
         if not (path / DB_FILE).is_file() or not (path / CONFIG_FILE).is_file():
             raise InputError(

@@ -31,10 +31,10 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 
 @app.command()
 def init(
-    directory: Path = typer.Argument(..., help="New campaign directory."),
+    directory: str = typer.Argument(..., help="New campaign directory, or a postgresql://user@host:port/dbname URL."),
     config: Path = typer.Option(..., "--config", "-c", help="Campaign YAML file."),
 ) -> None:
-    """Create a campaign from a YAML config.
+    """Create a campaign from a YAML config, in a directory (SQLite) or a PostgreSQL database.
 
     Example: valley init runs/np --config np.yaml
     """
@@ -44,7 +44,10 @@ def init(
         camp = Campaign.create(directory, config)
     except user_errors() as e:
         _fail(e)
-    out.print(f"Created campaign [bold]{escape(camp.config.name)}[/] in {escape(str(directory))}.")
+    where = getattr(camp.store, "where", directory)  # a PostgreSQL URL is shown without its password
+    out.print(f"Created campaign [bold]{escape(camp.config.name)}[/] in {escape(where)}.")
+    if where is not directory:
+        out.print(f"This machine keeps the campaign's model cache and reports in {escape(str(camp.path))}.")
     for hint in camp.config.scale_hints():
         say("hint", "cyan", hint)
 
@@ -164,7 +167,7 @@ def report(
     if camp.measurements.empty:
         _fail(ValueError(f"{directory}: no measurements yet. Add some with `valley add` first."))
     with err.status("Cross-validating the campaign model and drawing the plots..."):
-        page = write_report(camp, output or directory / "report")
+        page = write_report(camp, output or camp.path / "report")  # a PostgreSQL campaign: this machine's folder
     out.print(f"Wrote {escape(str(page))}.")
 
 
@@ -201,6 +204,26 @@ def export(
 
 
 @app.command()
+def migrate(
+    directory: Path = typer.Argument(..., help="Campaign directory (SQLite) to copy."),
+    url: str = typer.Argument(..., help="Empty PostgreSQL database: postgresql://user@host:port/dbname."),
+) -> None:
+    """Copy a campaign directory into a PostgreSQL database: every row, with its id and time, in one transaction.
+
+    The directory is left as it was. Example: valley migrate runs/np postgresql://lab@dbhost:5432/np
+    """
+    from campaigns.postgres_migrate import migrate as copy_campaign
+
+    try:
+        counts, where = copy_campaign(directory, url)
+    except user_errors() as e:
+        _fail(e)
+    copied = ", ".join(f"{name} {n}" for name, n in counts.items())
+    out.print(f"Copied {escape(str(directory))} to {escape(where)}: {copied} (counts verified).")
+    out.print(f"{escape(str(directory))} is unchanged; use the URL from now on (e.g. `valley status URL`).")
+
+
+@app.command()
 def serve(
     directory: Path = typer.Argument(..., help="Campaign directory."),
     host: str = typer.Option(
@@ -217,15 +240,16 @@ def serve(
     from campaigns.serve import serve as run_server
 
     try:
-        Campaign.open(directory)
+        camp = Campaign.open(directory)
     except user_errors() as e:
         _fail(e)
+    campaign = getattr(camp.store, "where", str(directory))  # a PostgreSQL URL is shown without its password
     warning = exposure_warning(host)
     if warning:
         say("warning", "yellow", warning)
     where = f"[{host}]" if ":" in host else host
     shown = f"http://{where}:{port}/" if warning is None else f"port {port} of this computer's addresses ({host})"
-    out.print(f"Serving {escape(str(directory))} at {escape(shown)}; Ctrl+C stops it.")
+    out.print(f"Serving {escape(campaign)} at {escape(shown)}; Ctrl+C stops it.")
     if warning is None:
         out.print("Only this computer can reach it; `--host 0.0.0.0` would expose it to the network.")
     run_server(directory, host=host, port=port)

@@ -1,4 +1,4 @@
-"""Campaign storage: one SQLite file; every write is one transaction.
+"""Campaign storage: one SQLite file (or one PostgreSQL database); every write is one transaction.
 
 The contract:
 - `measurements` and `events` are append-only (triggers refuse UPDATE and DELETE), so nothing
@@ -13,6 +13,11 @@ The contract:
   damaged, not a campaign) reaches the caller as one `InputError` line naming the file.
 - `proposing()` serializes proposals: one `propose` at a time computes and records its batch, so
   concurrent callers see each other's batches as pending.
+
+The statements are SQLAlchemy Core, written once for both backends: `Store` is the SQLite
+campaign of a directory; `campaigns.postgres.PostgresStore` keeps the same tables and the same
+contract in a PostgreSQL database, replacing only how a transaction takes the campaign's write
+lock, how proposals are serialized and how errors read.
 """
 
 from __future__ import annotations
@@ -30,6 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Select
 
 from design import InputError
 
@@ -38,6 +61,44 @@ LOCK_NOTICE = 2.0  # seconds of waiting before the wait is announced
 PROPOSE_TIMEOUT = 1800.0  # seconds a `propose` waits for another one on the same campaign
 TABLES = ("measurements", "batches", "proposals", "events")
 
+# The tables as SQLAlchemy sees them: every statement below is built from these.
+METADATA = MetaData()
+MEASUREMENTS = Table(
+    "measurements",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("added_at", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("measurements_fingerprint", "fingerprint"),
+)
+BATCHES = Table(
+    "batches",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("notes", Text, nullable=False),
+)
+PROPOSALS = Table(
+    "proposals",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("batches.id"), nullable=False),
+    Column("data", Text, nullable=False),
+)
+EVENTS = Table(
+    "events",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+)
+TABLE_OF = {"measurements": MEASUREMENTS, "batches": BATCHES, "proposals": PROPOSALS, "events": EVENTS}
+
+# SQLite's own DDL (the same tables as `METADATA`), kept as it always was so new files match old ones.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY, added_at TEXT NOT NULL, source TEXT NOT NULL,
@@ -61,15 +122,43 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 """
 
 
+def database_url(location: str | Path) -> str | None:
+    """The PostgreSQL URL that `location` names, or None for a directory (a SQLite campaign).
+
+    A URL that went through `pathlib.Path` (as a command-line argument typed as a path does) has
+    lost a slash, `postgresql:/user@host/db`; it is read as `postgresql://user@host/db`.
+    """
+    text = str(location)
+    scheme, colon, rest = text.partition(":")
+    if not colon or scheme.lower() not in ("postgresql", "postgres", "postgresql+psycopg"):
+        return None
+    if not rest.startswith("//"):
+        rest = "/" + rest if rest.startswith("/") else "//" + rest
+    return f"{scheme}:{rest}"
+
+
 class Store:
     """The SQLite database of one campaign."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._engine_: Engine | None = None
 
     @property
     def holder_file(self) -> Path:
         return self.path.with_name(self.path.name + ".holder")
+
+    @property
+    def engine(self) -> Engine:
+        """SQLAlchemy's engine on the file: a fresh connection per operation (none is kept open)."""
+        if self._engine_ is None:
+            path = self.path  # `timeout` is read at each connection, so LOCK_TIMEOUT may change at run time
+            self._engine_ = create_engine(
+                "sqlite://",
+                creator=lambda: sqlite3.connect(path, timeout=LOCK_TIMEOUT, isolation_level=None),
+                poolclass=NullPool,
+            )
+        return self._engine_
 
     def check(self) -> None:
         """Raise `InputError` unless the file is a readable Valley campaign database (reads only)."""
@@ -78,12 +167,8 @@ class Store:
                 f"{self.path}: the campaign database is empty (0 bytes), so its records are lost. Restore "
                 "campaign.db from a backup; Valley left the file as it was."
             )
-        with self._errors():
-            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
-            try:
-                found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            finally:
-                conn.close()
+        with self._reading() as conn:
+            found = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
         missing = [t for t in TABLES if t not in found]
         if missing:
             raise InputError(
@@ -94,12 +179,9 @@ class Store:
     @classmethod
     def create(cls, path: str | Path) -> Store:
         store = cls(path)
-        conn = sqlite3.connect(store.path)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            conn.connection.driver_connection.executescript(SCHEMA)  # type: ignore[union-attr]
         return store
 
     @contextmanager
@@ -107,8 +189,8 @@ class Store:
         """SQLite's errors as one `InputError` line naming the file and what to do."""
         try:
             yield
-        except sqlite3.Error as error:
-            text = str(error)
+        except (sqlite3.Error, sa_exc.DBAPIError) as error:
+            text = str(getattr(error, "orig", None) or error)
             if "locked" in text or "busy" in text:
                 raise InputError(
                     f"{self.path}: the campaign is still locked after {LOCK_TIMEOUT:.0f} s by {self._holder()}. "
@@ -125,42 +207,49 @@ class Store:
             ) from None
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._errors():
-            conn = sqlite3.connect(self.path, timeout=LOCK_NOTICE, isolation_level=None)
-            try:
-                self._begin(conn)
-                try:
-                    self._write_holder()
-                    yield conn
-                except BaseException:
-                    self.holder_file.unlink(missing_ok=True)
-                    conn.execute("ROLLBACK")
-                    raise
-                self.holder_file.unlink(missing_ok=True)  # before COMMIT: the next holder may write it after
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads, its errors translated by `_errors`."""
+        with self._errors(), self.engine.connect() as conn:
+            yield conn
 
-    def _begin(self, conn: sqlite3.Connection) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """One write transaction holding the campaign's write lock: it commits whole or not at all."""
+        with self._errors(), self.engine.connect() as conn:
+            self._begin(conn)
+            try:
+                self._write_holder()
+                yield conn
+            except BaseException:
+                self._clear_holder()
+                conn.rollback()
+                raise
+            self._clear_holder()  # before COMMIT: the next holder may write it after
+            conn.commit()
+
+    def _begin(self, conn: Connection) -> None:
         """`BEGIN IMMEDIATE`; if another process holds the lock, say so and wait up to `LOCK_TIMEOUT`."""
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(LOCK_NOTICE * 1000)}")
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
             return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) and "busy" not in str(error):
+        except sa_exc.OperationalError as error:
+            if "locked" not in str(error.orig) and "busy" not in str(error.orig):
                 raise
         logging.getLogger("valley").warning(  # shown on stderr unless the caller configures logging
             f"waiting: {self.path.parent} is locked by {self._holder()}; trying again for up to {LOCK_TIMEOUT:.0f} s..."
         )
-        conn.execute(f"PRAGMA busy_timeout = {int((LOCK_TIMEOUT - LOCK_NOTICE) * 1000)}")
-        conn.execute("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int((LOCK_TIMEOUT - LOCK_NOTICE) * 1000)}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _write_holder(self) -> None:
         try:
             self.holder_file.write_text(json.dumps({"pid": os.getpid(), "command": _command(), "since": _now()}))
         except OSError:
             pass  # only a courtesy to waiting writers
+
+    def _clear_holder(self) -> None:
+        self.holder_file.unlink(missing_ok=True)
 
     def _holder(self) -> str:
         """Who holds the write lock, as `holder_file` tells (best effort)."""
@@ -222,21 +311,22 @@ class Store:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    # -- the data: the same statements on every backend --------------------------------------
+
     def add_measurements(self, rows: Sequence[dict[str, Any]], fingerprints: Sequence[str], source: str) -> list[int]:
         """Insert the rows whose fingerprint is not recorded yet; return the positions skipped."""
         now = _now()
-        skipped = []
+        skipped, new = [], []
         with self._transaction() as conn:
-            known = {r[0] for r in conn.execute("SELECT fingerprint FROM measurements")}
+            known = set(conn.execute(select(MEASUREMENTS.c.fingerprint)).scalars())
             for i, (row, fp) in enumerate(zip(rows, fingerprints, strict=True)):
                 if fp in known:
                     skipped.append(i)
                     continue
                 known.add(fp)
-                conn.execute(
-                    "INSERT INTO measurements (added_at, source, fingerprint, data) VALUES (?, ?, ?, ?)",
-                    (now, source, fp, json.dumps(row)),
-                )
+                new.append({"added_at": now, "source": source, "fingerprint": fp, "data": json.dumps(row)})
+            if new:
+                conn.execute(insert(MEASUREMENTS), new)
             detail = {"source": source, "added": len(rows) - len(skipped), "duplicates": len(skipped)}
             _log(conn, now, "add", detail)
         return skipped
@@ -245,15 +335,10 @@ class Store:
         """Record a batch of proposals; return its id."""
         now = _now()
         with self._transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO batches (created_at, method, notes) VALUES (?, ?, ?)",
-                (now, method, json.dumps(notes)),
-            )
-            batch_id = int(cur.lastrowid)  # type: ignore[arg-type]
-            conn.executemany(
-                "INSERT INTO proposals (batch_id, data) VALUES (?, ?)",
-                [(batch_id, json.dumps(r)) for r in rows],
-            )
+            result = conn.execute(insert(BATCHES).values(created_at=now, method=method, notes=json.dumps(notes)))
+            batch_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            if rows:
+                conn.execute(insert(PROPOSALS), [{"batch_id": batch_id, "data": json.dumps(r)} for r in rows])
             _log(conn, now, "propose", {"batch": batch_id, "method": method, "n": len(rows)})
         return batch_id
 
@@ -263,40 +348,41 @@ class Store:
 
     def measurements(self) -> pd.DataFrame:
         """One row per measurement: `id`, `added_at`, `source`, then the data."""
-        return self._table("SELECT id, added_at, source, data FROM measurements ORDER BY id")
+        m = MEASUREMENTS.c
+        return self._table(select(m.id, m.added_at, m.source, m.data).order_by(m.id))
 
     def proposals(self) -> pd.DataFrame:
         """One row per proposal: `id`, `batch_id`, `created_at`, `method`, then the data."""
+        p, b = PROPOSALS.c, BATCHES.c
         return self._table(
-            "SELECT p.id, p.batch_id, b.created_at, b.method, p.data "
-            "FROM proposals p JOIN batches b ON b.id = p.batch_id ORDER BY p.id"
+            select(p.id, p.batch_id, b.created_at, b.method, p.data)
+            .select_from(PROPOSALS.join(BATCHES, b.id == p.batch_id))
+            .order_by(p.id)
         )
 
     def events(self) -> pd.DataFrame:
-        return self._table("SELECT id, at, kind, detail AS data FROM events ORDER BY id")
+        e = EVENTS.c
+        return self._table(select(e.id, e.at, e.kind, e.detail.label("data")).order_by(e.id))
 
     def count_batches(self) -> int:
-        with self._errors():
-            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
-            try:
-                return int(conn.execute("SELECT COUNT(*) FROM batches").fetchone()[0])
-            finally:
-                conn.close()
+        with self._reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(BATCHES)).scalar_one())
 
-    def _table(self, sql: str) -> pd.DataFrame:
-        with self._errors():
-            conn = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT)
-            try:
-                cur = conn.execute(sql)
-                names = [c[0] for c in cur.description]
-                records = [dict(zip(names[:-1], r[:-1], strict=True)) | json.loads(r[-1]) for r in cur]
-            finally:
-                conn.close()
+    def rows(self, conn: Connection, name: str) -> list[tuple[Any, ...]]:
+        """Every row of table `name` as stored (all columns, by id): for copying a campaign."""
+        table = TABLE_OF[name]
+        return [tuple(r) for r in conn.execute(select(table).order_by(table.c.id))]
+
+    def _table(self, query: Select[Any]) -> pd.DataFrame:
+        with self._reading() as conn:
+            result = conn.execute(query)
+            names = list(result.keys())
+            records = [dict(zip(names[:-1], r[:-1], strict=True)) | json.loads(r[-1]) for r in result]
         return pd.DataFrame.from_records(records, columns=None if records else names[:-1])
 
 
-def _log(conn: sqlite3.Connection, at: str, kind: str, detail: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (at, kind, json.dumps(detail)))
+def _log(conn: Connection, at: str, kind: str, detail: dict[str, Any]) -> None:
+    conn.execute(insert(EVENTS).values(at=at, kind=kind, detail=json.dumps(detail)))
 
 
 def _command() -> str:
