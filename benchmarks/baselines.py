@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from botorch.acquisition import qLogNoisyExpectedImprovement
+from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelListGP, SingleTaskGP
@@ -177,6 +177,19 @@ def _next_batch(
     system: System, X: Tensor, Y: Tensor, bounds: Tensor, inequalities: list[BotorchConstraint], q: int, seed: int
 ) -> Tensor:
     """Fit one GP per outcome and maximize qLogNEI with the safety limits as outcome constraints."""
+    acqf = botorch_acquisition(system, X, Y, bounds, seed)
+    candidates, _ = optimize_acqf(
+        acqf, bounds, q=q, num_restarts=4, raw_samples=128, inequality_constraints=inequalities or None
+    )
+    return candidates.detach()
+
+
+def botorch_acquisition(system: System, X: Tensor, Y: Tensor, bounds: Tensor, seed: int) -> AcquisitionFunction:
+    """Plain BoTorch's qLogNEI on `(X, Y)` (objective first, then each safety outcome), limits as constraints.
+
+    One `SingleTaskGP` per outcome (inputs normalized to `bounds`, outcomes standardized), fitted
+    together by `fit_gpytorch_mll`, as BoTorch's tutorials write it.
+    """
     d = X.shape[-1]
     model = ModelListGP(
         *(
@@ -192,7 +205,7 @@ def _next_batch(
             constraints.append(partial(_above, j=j, limit=limit["upper"]))
         if "lower" in limit:
             constraints.append(partial(_below, j=j, limit=limit["lower"]))
-    acqf = qLogNoisyExpectedImprovement(
+    return qLogNoisyExpectedImprovement(
         model=model,
         X_baseline=X,
         sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
@@ -200,10 +213,6 @@ def _next_batch(
         constraints=constraints or None,
         prune_baseline=True,
     )
-    candidates, _ = optimize_acqf(
-        acqf, bounds, q=q, num_restarts=4, raw_samples=128, inequality_constraints=inequalities or None
-    )
-    return candidates.detach()
 
 
 def _signed_objective(Z: Tensor, X: Tensor | None = None, sign: float = 1.0) -> Tensor:

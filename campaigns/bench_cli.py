@@ -81,6 +81,40 @@ def benchmark_safe(
         out.print(f"Wrote {escape(str(output))}.")
 
 
+@benchmarks.command("pool")
+def benchmark_pool(
+    problems: str = typer.Option(
+        "nanoparticles,gardner,spring,pressure_vessel", help="Comma-separated bundled systems, one pool each."
+    ),
+    methods: str = typer.Option("valley,botorch,random", help="Comma-separated methods."),
+    seeds: int = typer.Option(5, min=1, help="Seeds (pools and starts) per problem."),
+    size: int = typer.Option(1000, min=20, help="Rows per pool."),
+    budget: int = typer.Option(30, min=2, help="Experiments per run, the initial rows included."),
+    batch: int = typer.Option(4, min=1, help="Rows picked per round."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write every run to this CSV."),
+) -> None:
+    """Experiments until a top-1 % row of a candidate pool is measured: Valley, plain BoTorch, random (minutes).
+
+    Example: valley benchmark pool --problems gardner --seeds 2 --size 300
+    """
+    import tempfile
+
+    from benchmarks.pool import run_pool_benchmark, summarize
+
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            results = run_pool_benchmark(
+                problems.split(","), methods.split(","), seeds, Path(scratch), size, budget, batch, progress_line
+            )
+        except ValueError as e:
+            _fail(e)
+    out.print(table_of(summarize(results, budget), f"Pools of {size} rows: experiments to a top-1 % row"))
+    out.print("BayBE is not installed, so it has no row (see benchmarks/pool.py).")
+    if output is not None:
+        results.to_csv(output, index=False)
+        out.print(f"Wrote {escape(str(output))}.")
+
+
 @benchmarks.command("inverse")
 def benchmark_inverse(
     problems: str = typer.Option("bearing,sequences,robot_arm", help="Comma-separated inverse problems."),

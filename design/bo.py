@@ -11,7 +11,7 @@ from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovemen
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
-from botorch.optim import optimize_acqf, optimize_acqf_mixed_alternating
+from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed_alternating
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
@@ -184,19 +184,15 @@ def optimize_batch(
 
 
 def choose_from_pool(acqf: AcquisitionFunction, X_pool: Tensor, n: int) -> list[int]:
-    """Greedy sequential choice of `n` rows of `X_pool`; each pick becomes pending for the next."""
-    chosen: list[int] = []
-    base_pending = acqf.X_pending
-    for _ in range(min(n, X_pool.shape[0])):
-        with torch.no_grad():
-            values = acqf(X_pool.unsqueeze(1))
-        if chosen:
-            values[chosen] = -torch.inf
-        chosen.append(int(values.argmax()))
-        picked = X_pool[chosen]
-        acqf.set_X_pending(picked if base_pending is None else torch.cat([base_pending, picked]))
-    acqf.set_X_pending(base_pending)
-    return chosen
+    """Greedy sequential choice of `n` distinct rows of `X_pool` (their indices); each pick is pending for the next.
+
+    botorch's `optimize_acqf_discrete` does the choosing; the rows of `X_pool` are expected distinct.
+    """
+    q = min(n, X_pool.shape[0])
+    if q <= 0:
+        return []
+    X, _ = optimize_acqf_discrete(acqf, q=q, choices=X_pool, unique=True)
+    return [int((X_pool == x).all(dim=-1).nonzero()[0]) for x in X]
 
 
 def space_filling(space: SearchSpace, n: int, X_existing: Tensor | None = None, seed: int = 0) -> Tensor:
