@@ -202,7 +202,14 @@ class Campaign:
             with torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
                 torch.manual_seed(seed)
                 proposal = make_proposals(
-                    self.config, measured, self.open_proposals, n, pool, seed, cache=ModelCache(self.path)
+                    self.config,
+                    measured,
+                    self.open_proposals,
+                    n,
+                    pool,
+                    seed,
+                    cache=ModelCache(self.path),
+                    claims_df=self.measured_proposals() if self.config.safety else None,
                 )
             if candidates is not None and not feasible.all():
                 proposal.notes.insert(

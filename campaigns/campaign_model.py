@@ -13,7 +13,8 @@ what `design` designs with. It does, in this order:
    outcome, an Emax mean is fitted to the outcome and its parameters are in its units;
 3. above `MAX_GP_ROWS` rows, the subset the GPs learn from (`campaigns.large_data`);
 4. the surrogate (GPs, from the `campaigns.model_cache` when they were fitted to these very data,
-   or the neural ensemble), with leave-one-out widening of the safety GPs (`fit_regression_model`);
+   or the neural ensemble), with the safety GPs widened by their leave-one-out checks and by the
+   record of the campaign's own claims at its proposals (`fit_regression_model`, `claim_errors`);
 5. the failure classifier, once some runs failed.
 
 The model works on the scale of step 2; `CampaignModel.predict` and `CampaignModel.user_units`
@@ -38,7 +39,7 @@ from campaigns.surrogate_builders import fit_gps, make_ensemble, trust_weights
 from design import SearchSpace, limits_hold, probability_safe
 from design.warp import OutcomeWarp
 from surrogates import FeasibilityModel, SurrogateWarning
-from surrogates.calibration import calibrate
+from surrogates.calibration import calibrate, claims_factor, inflate
 from surrogates.protocol import Surrogate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
@@ -114,6 +115,7 @@ class CampaignModel:
             on the model's scale; None when too few data (why: in `notes`).
         X, Y, failed, weights: The rows the model learnt from (`Y` on the model's scale).
         feasibility: P(a run succeeds), once some failed; else None.
+        widened: Per safety outcome, the factor its GP's sd was widened by (1: not at all).
         notes: What the fit noticed, in plain words.
     """
 
@@ -126,6 +128,7 @@ class CampaignModel:
     failed: np.ndarray
     weights: Tensor | None
     feasibility: FeasibilityModel | None = None
+    widened: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def predict(self, X: Tensor, observation_noise: bool = True) -> tuple[Tensor, Tensor]:
@@ -145,12 +148,23 @@ class CampaignModel:
 
 
 def fit_campaign_model(
-    config: CampaignConfig, measured_df: pd.DataFrame, seed: int = 0, cache: ModelCache | None = None
+    config: CampaignConfig,
+    measured_df: pd.DataFrame,
+    seed: int = 0,
+    cache: ModelCache | None = None,
+    claims_df: pd.DataFrame | None = None,
 ) -> CampaignModel:
-    """The campaign model of `measured_df` (every step of the module docstring)."""
+    """The campaign model of `measured_df` (every step of the module docstring).
+
+    `claims_df` holds the campaign's measured proposals (`Campaign.measured_proposals`): what
+    `propose` claimed beside what was measured. Their errors widen the safety GPs (`claim_errors`).
+    """
     data = campaign_tensors(config, measured_df)
     regression = [config.outcomes.index(name) for name in config.regression_outcomes]
-    fitted = fit_outcomes(config, data.space, data.X, data.Y[:, regression], data.weights, seed, cache, data.failed)
+    errors = claim_errors(config, claims_df) if claims_df is not None else None
+    fitted = fit_outcomes(
+        config, data.space, data.X, data.Y[:, regression], data.weights, seed, cache, data.failed, errors
+    )
     if fitted.model is not None:
         fitted.feasibility = fit_feasibility(fitted.X, fitted.failed, fitted.notes)
     return fitted
@@ -165,6 +179,7 @@ def fit_outcomes(
     seed: int = 0,
     cache: ModelCache | None = None,
     failed: np.ndarray | None = None,
+    claim_errors: dict[str, np.ndarray] | None = None,
 ) -> CampaignModel:
     """Steps 2 to 4 of the module docstring on tensors; `Y` over `config.regression_outcomes` in their units.
 
@@ -186,8 +201,9 @@ def fit_outcomes(
         )
         X, Y, failed = X[torch.as_tensor(rows)], Y[torch.as_tensor(rows)], failed[rows]
         weights = None if weights is None else weights[torch.as_tensor(rows)]
-    model = fit_regression_model(config, space, X, Y, notes, weights, cache)
-    return CampaignModel(config, space, warp, model, X, Y, failed, weights, notes=notes)
+    widened: dict[str, float] = {}
+    model = fit_regression_model(config, space, X, Y, notes, weights, cache, claim_errors, widened)
+    return CampaignModel(config, space, warp, model, X, Y, failed, weights, widened=widened, notes=notes)
 
 
 def outcome_warp(config: CampaignConfig, Y: Tensor, notes: list[str] | None = None) -> OutcomeWarp:
@@ -238,11 +254,16 @@ def fit_regression_model(
     notes: list[str],
     weights: Tensor | None = None,
     cache: ModelCache | None = None,
+    claim_errors: dict[str, np.ndarray] | None = None,
+    widened: dict[str, float] | None = None,
 ):  # noqa: ANN201 - a ModelListGP or a NeuralEnsemble
     """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`).
 
     With a `cache`, GPs already fitted to these very data are loaded instead of refitted
-    (`campaigns.model_cache`). The safety GPs are then widened by their leave-one-out checks.
+    (`campaigns.model_cache`). The safety GPs are then widened by their leave-one-out checks,
+    and further where the errors of earlier claims (`claim_errors` per outcome, see
+    `claim_errors`) say they must be (`surrogates.calibration.claims_factor`). The factor used
+    per safety outcome lands in `widened`.
     """
     outcomes = config.regression_outcomes
     # distinct designs, not rows: one design measured ten times pins the model down at one point only
@@ -285,10 +306,48 @@ def fit_regression_model(
     limited = list(dict.fromkeys(outcomes.index(limit.name) for limit in config.safety))
     small_sample = config.safety_mode == "safe_set"
     for j, factor in zip(limited, calibrate(model, limited, small_sample), strict=True):
-        if factor > WIDENED:
+        errors = (claim_errors or {}).get(outcomes[j], np.zeros(0))
+        from_claims = claims_factor(errors, config.confidence)
+        if from_claims > factor:
+            inflate(model.models[j], from_claims / factor)  # type: ignore[arg-type]  # a ModelListGP's GPs
+            notes.append(
+                f"the uncertainty of {outcomes[j]!r} was widened {from_claims:.2f}x: at {len(errors)} measured "
+                f"proposals it missed by more than its claims allowed (a claim at p_safe {config.confidence:g} must "
+                f"hold {config.confidence:.0%} of the time)."
+            )
+        elif factor > WIDENED:
             why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
             notes.append(f"the uncertainty of {outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety.")
+        if widened is not None:
+            widened[outcomes[j]] = max(factor, from_claims)
     return model
+
+
+def claim_errors(config: CampaignConfig, claims_df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per safety outcome, the signed errors of the campaign's claims at its measured proposals.
+
+    For each measured, successful proposal with a prediction, `u = (y - mean) / sd` in the claimed
+    mean and sd of a new measurement, with the sd taken back to its unwidened size (divided by
+    `<outcome>_widened`, the factor recorded with the proposal) and the sign turned so that
+    positive is toward the limit (`mean - y` for a lower limit). Both limits of a band count.
+    """
+    errors: dict[str, list[np.ndarray]] = {}
+    ok = ~claims_df["measured_failed"].astype(bool).to_numpy() if len(claims_df) else np.zeros(0, dtype=bool)
+    for limit in config.safety:
+        name = limit.name
+        if f"{name}_mean" not in claims_df or f"measured_{name}" not in claims_df:
+            continue
+        mean = claims_df[f"{name}_mean"].to_numpy(dtype=float)
+        sd = claims_df[f"{name}_sd"].to_numpy(dtype=float)
+        if f"{name}_widened" in claims_df:
+            sd = sd / claims_df[f"{name}_widened"].fillna(1.0).to_numpy(dtype=float)
+        y = claims_df[f"measured_{name}"].to_numpy(dtype=float)
+        usable = ok & np.isfinite(mean) & np.isfinite(y) & (sd > 0)
+        u = (y[usable] - mean[usable]) / sd[usable]
+        signed = [u] if limit.upper is not None else []
+        signed += [-u] if limit.lower is not None else []
+        errors.setdefault(name, []).extend(signed)
+    return {name: np.concatenate(parts) for name, parts in errors.items() if parts}
 
 
 def fit_feasibility(X: Tensor, failed: np.ndarray, notes: list[str]) -> FeasibilityModel | None:

@@ -106,7 +106,8 @@ def propose(
     for note in proposals.attrs["notes"]:
         say("note", "yellow", note)
     where = str(output) if output is not None else "the CSV (-o FILE)"
-    print_table(out, proposals, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})", where)
+    shown = proposals.drop(columns=[c for c in proposals if c.endswith("_widened")])  # in the notes, and in -o
+    print_table(out, shown, f"Batch {proposals.attrs['batch_id']} ({proposals.attrs['method']})", where)
     if output is not None:
         if candidates is not None:  # keep which line of the pool file each proposal is
             proposals = proposals.rename_axis("candidate_row").reset_index()

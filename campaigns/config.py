@@ -154,10 +154,10 @@ class CampaignConfig(BaseModel):
             if name in params:
                 raise ValueError(f"outcome {shown(name)} is also a parameter. Rename one of them.")
         for name in params + self.outcomes:
-            if name in RESERVED_NAMES or name.endswith(("_mean", "_sd")):
+            if name in RESERVED_NAMES or name.endswith(("_mean", "_sd", "_widened")):
                 raise ValueError(
                     f"{shown(name)} is a name Valley uses for its own columns ({', '.join(sorted(RESERVED_NAMES))}, "
-                    "*_mean, *_sd). Rename it."
+                    "*_mean, *_sd, *_widened). Rename it."
                 )
         for i, constraint in enumerate(self.constraints):
             try:

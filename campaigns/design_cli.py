@@ -148,7 +148,8 @@ def run_design(  # noqa: ANN201
         )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        fitted = fit_campaign_model(cfg, measured, seed, ModelCache(camp.path))  # the model `propose` uses
+        claims = camp.measured_proposals() if cfg.safety else None
+        fitted = fit_campaign_model(cfg, measured, seed, ModelCache(camp.path), claims)  # the model `propose` uses
     notes = fitted.notes
     if fitted.model is None:
         raise InputError(f"no surrogate could be fitted: {notes[-1]}")

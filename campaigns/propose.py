@@ -51,6 +51,7 @@ def make_proposals(
     candidates_df: pd.DataFrame | None = None,
     seed: int = 0,
     cache: ModelCache | None = None,
+    claims_df: pd.DataFrame | None = None,
 ) -> Proposal:
     """Propose `n` distinct designs from the measurements so far.
 
@@ -64,7 +65,9 @@ def make_proposals(
     proposed, flagged in `meets_confidence` and in a note. With too few data, or if the model
     cannot be fitted, a space-filling design is returned instead, and a note says why. Above
     `MAX_GP_ROWS` rows the GPs learn from a subset of them (`campaigns.large_data`), with a note.
-    A `cache` (`campaigns.model_cache`) saves refitting GPs to data they have seen.
+    A `cache` (`campaigns.model_cache`) saves refitting GPs to data they have seen. `claims_df`,
+    the campaign's measured proposals, widens the safety GPs where earlier claims failed
+    (`campaigns.campaign_model.claim_errors`); each row records the widening as `<outcome>_widened`.
     """
     space = config.space()
     X_pending = space.encode(pending_df) if len(pending_df) else None
@@ -73,7 +76,7 @@ def make_proposals(
         data = campaign_tensors(config, measured_df)
         inputs = _Inputs(space, data.X, data.Y, data.failed, data.weights, X_pending, X_pool, candidates_df)
         return _propose_binary(config, inputs, n, seed)
-    fitted = fit_campaign_model(config, measured_df, seed, cache)
+    fitted = fit_campaign_model(config, measured_df, seed, cache, claims_df)
     model, feasibility, X, Y, notes = fitted.model, fitted.feasibility, fitted.X, fitted.Y, fitted.notes
     config = fitted.config  # limits and objectives on the model's scale
     batch, method = None, "space-filling"
@@ -274,6 +277,8 @@ def _with_predictions(fitted: CampaignModel, table: pd.DataFrame, batch: Batch) 
     if config.safety:
         table["p_safe"] = p_safe
         table["meets_confidence"] = meets_confidence(p_safe, config.confidence)
+    for name, factor in fitted.widened.items():  # what the next fit's `claim_errors` divides out
+        table[f"{name}_widened"] = factor
     if fitted.feasibility is not None:
         with torch.no_grad():
             table["p_feasible"] = fitted.feasibility.probability(X_new).numpy()

@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from typing import cast
 
+import numpy as np
 import torch
 from botorch.models import ModelListGP
 from botorch.models.gpytorch import GPyTorchModel
 from gpytorch.kernels import ScaleKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
-from scipy.stats import chi2
+from scipy.stats import chi2, norm
 from torch import Tensor
 
 MAX_FACTOR = 10.0  # never widen by more than this: a few wild points should not erase all knowledge
@@ -107,3 +108,34 @@ def calibrate(model: ModelListGP, outputs: list[int], small_sample: bool = False
 
 def _fixed_noise(gp: GPyTorchModel) -> bool:
     return isinstance(gp.likelihood, FixedNoiseGaussianLikelihood)
+
+
+MIN_CLAIMS = 8  # measured proposals needed before their record widens a safety model
+
+
+def claims_factor(u: np.ndarray, confidence: float) -> float:
+    """How much wider a safety model must be for its past claims at `confidence` to have held.
+
+    Proposals are chosen where the model is optimistic about them, so the errors of its claims
+    there are biased toward the limit and can be wider than leave-one-out errors at the
+    measured designs suggest (feedback covariate shift: Fannjiang et al., PNAS 2022). Each
+    measured proposal gives `u = (y - mean) / sd`, its error in the claimed (unwidened) sd,
+    signed so that positive is toward breaking the limit. A design claimed exactly at the
+    confidence sits `z = probit(confidence)` sds inside its limit, and is broken when `u > z`.
+    With the errors' mean `m` and sd `s` (a normal fit), widening every sd by
+    `f = (m + z * s) / z` moves the limit to the errors' own `confidence` quantile, so such a
+    design is broken with probability `1 - confidence` again.
+
+    Args:
+        u: Signed standardized errors of past claims (NaN entries are ignored).
+        confidence: The confidence the claims were made at (e.g. 0.95).
+
+    Returns:
+        The factor, at least 1 and at most `MAX_FACTOR`; 1 with fewer than `MIN_CLAIMS` errors.
+    """
+    u = np.asarray(u, dtype=float)
+    u = u[np.isfinite(u)]
+    if len(u) < MIN_CLAIMS:
+        return 1.0
+    z = float(norm.ppf(confidence))
+    return float(np.clip((u.mean() + z * u.std(ddof=1)) / z, 1.0, MAX_FACTOR))

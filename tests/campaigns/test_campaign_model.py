@@ -119,3 +119,29 @@ def test_design_reuses_the_model_propose_fitted(tmp_path):
     assert sorted((camp.path / CACHE_DIR).iterdir()) == cached  # a cache hit: no new fit
     assert "'cost' is modelled as log(cost)" in " ".join(designs.attrs["notes"])
     assert (designs["cost_mean"] > 0).all()  # in the units of cost, not of its log
+
+
+def test_claims_that_failed_widen_the_safety_model_and_are_recorded_with_the_proposals():
+    cfg = CampaignConfig.model_validate(WIDE)
+    df = _wide_rows(14, seed=2)
+    plain = fit_campaign_model(cfg, df)
+    rng = np.random.default_rng(0)
+    claims = pd.DataFrame(
+        {
+            "stress_mean": np.zeros(12),
+            "stress_sd": np.full(12, 0.2),
+            "stress_widened": np.full(12, 2.0),  # recorded widening: the unwidened sd was 0.1
+            "measured_stress": rng.normal(0.15, 0.15, 12),  # errors of about 1.5 +- 1.5 unwidened sds
+            "measured_failed": np.zeros(12, dtype=bool),
+        }
+    )
+    widened = fit_campaign_model(cfg, df, claims_df=claims)
+    assert widened.widened["stress"] > 2.0 and plain.widened["stress"] < widened.widened["stress"]
+    assert any("measured proposals it missed" in note for note in widened.notes)
+    X = torch.tensor([[0.9, 0.45]], dtype=torch.double)  # stress 0.51 against a limit of 1: near, inside
+    assert widened.p_safe(X) < plain.p_safe(X)
+    _, sd_plain = plain.predict(X)
+    _, sd_widened = widened.predict(X)
+    assert sd_widened[0, 1] > 1.5 * sd_plain[0, 1]
+    table = make_proposals(cfg, df, df.iloc[:0], 2, seed=0, claims_df=claims).table
+    assert np.allclose(table["stress_widened"], widened.widened["stress"])

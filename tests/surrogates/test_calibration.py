@@ -113,3 +113,22 @@ def test_small_sample_calibration_widens_at_least_by_the_amplitude_factor():
     X, y = data(6)
     model = ModelListGP(fit_gp(X, y))
     assert calibrate(model, [0], small_sample=True)[0] >= amplitude_factor(6)
+
+
+def test_claims_factor_restores_the_claimed_safe_share_where_the_model_was_overconfident():
+    import numpy as np
+
+    from surrogates.calibration import MIN_CLAIMS, claims_factor
+
+    rng = np.random.default_rng(0)
+    z95 = 1.6448536269514722
+    shares = []
+    for _ in range(200):  # errors biased toward the limit (chosen where the model was optimistic) and too wide
+        factor = claims_factor(rng.normal(0.5, 1.2, 40), 0.95)
+        new = rng.normal(0.5, 1.2, 2000)  # the next claims at the margin, broken when u > z * factor
+        shares.append((new > z95 * factor).mean())
+    unwidened = (rng.normal(0.5, 1.2, 100_000) > z95).mean()
+    assert unwidened > 0.15  # the model alone: three times the 5 % claimed
+    assert 0.03 < np.mean(shares) < 0.07  # widened by its own record: about the 5 % claimed
+    assert claims_factor(rng.normal(0.0, 0.5, 40), 0.95) == 1.0  # honest or cautious claims: never narrowed
+    assert claims_factor(np.full(MIN_CLAIMS - 1, 3.0), 0.95) == 1.0  # too few to judge
