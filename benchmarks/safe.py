@@ -70,6 +70,8 @@ def run_benchmark(
     jobs: int = 1,
     done: pd.DataFrame | None = None,
     on_row: Callable[[dict], None] | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> pd.DataFrame:
     """Run every method on every problem with seeds `0 .. seeds - 1` and score each run.
 
@@ -87,6 +89,11 @@ def run_benchmark(
         done: Rows of an earlier, interrupted call (this function's output): runs found there
             without error, with the same `rounds` and `batch`, are kept instead of run again.
         on_row: Called with each new run's row as it finishes (to save it at once).
+        ray: Run each run as a Ray task instead (`benchmarks.ray_fanout.ray_map`): `"auto"` for a
+            local Ray cluster, or a cluster's address (`"head:6379"`, `"ray://head:10001"`). The
+            rows are the same as local runs give; `jobs` must then stay 1.
+        ray_workers: With `ray`: CPUs of the local cluster `"auto"` starts (default: this
+            machine's cores); on a running cluster, the most runs at a time.
 
     Returns:
         One row per (problem, method, seed): `problem`, `method`, `seed`, `rounds`, `batch`, `experiments`,
@@ -94,10 +101,13 @@ def run_benchmark(
         run, simulation included) and `error` (empty, or why the run failed; its scores are NaN).
 
     Raises:
-        ValueError: If a problem or method is unknown, or `workdir` holds files.
+        ValueError: If a problem or method is unknown, or `workdir` holds files. With `ray`: also
+            `ray_fanout.RayUnavailable` (a ValueError) if Ray is missing or its cluster unreachable.
     """
     say = progress or print
     _check(problems, methods, workdir)
+    if ray is not None and jobs > 1:
+        raise ValueError(f"Give either --jobs or --ray, not both. Got --jobs {jobs} and --ray {ray}.")
     if "ax" in methods and not _ax_installed():
         say(AX_MISSING)
         methods = [m for m in methods if m != "ax"]
@@ -113,7 +123,12 @@ def run_benchmark(
         if on_row is not None:
             on_row(row)
 
-    if jobs > 1:
+    if ray is not None:  # Ray tasks, each on one thread; a task Ray lost is a failed run
+        from benchmarks.ray_fanout import ray_map
+
+        for index, row, error in ray_map(_run_one, todo, ray, ray_workers, say):
+            finish(row if not error else _lost(todo[index], error))
+    elif jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             for future in as_completed([pool.submit(_run_one, *task) for task in todo]):  # said as they finish
                 finish(future.result())
@@ -126,6 +141,14 @@ def run_benchmark(
         finally:
             torch.set_num_threads(threads)
     return pd.DataFrame([rows[task[:3]] for task in tasks])  # in task order
+
+
+def _lost(task: tuple, error: str) -> dict:
+    """The row of a run that never returned (its Ray task or worker failed): NaN scores and why."""
+    problem, method, seed, rounds, batch, _ = task
+    row: dict = {"problem": problem, "method": method, "seed": seed, "rounds": rounds, "batch": batch}
+    row.update(experiments=0, best_safe=np.nan, gap=np.nan, unsafe_fraction=np.nan, seconds_per_proposal=np.nan)
+    return {**row, "error": error, "wall_seconds": np.nan}
 
 
 def _reusable(done: pd.DataFrame | None, rounds: int, batch: int) -> dict[tuple, dict]:

@@ -6,7 +6,9 @@ Each command imports its benchmark inside the function, so `valley --help` stays
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -33,6 +35,15 @@ def benchmark_safe(
     ),
     resume: bool = typer.Option(False, "--resume", help="Keep the runs already in --output; run only the rest."),
     jobs: int = typer.Option(1, "-j", "--jobs", min=1, help="Runs at a time, one process each."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Run each run as a Ray task: `auto` (a local Ray cluster) or a cluster's address, HOST:6379 or "
+        "ray://HOST:10001. Needs pip install 'valley\\[ray]'.",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="With --ray auto: the local cluster's CPUs (default: this machine's cores)."
+    ),
 ) -> None:
     """Compare Valley with random search, plain BoTorch and Ax on simulated campaigns (takes minutes).
 
@@ -69,6 +80,8 @@ def benchmark_safe(
                 jobs=jobs,
                 done=done,
                 on_row=save if output is not None else None,
+                ray=ray,
+                ray_workers=ray_workers,
             )
         except ValueError as e:
             _fail(e)
@@ -127,6 +140,12 @@ def benchmark_inverse(
     targets: int = typer.Option(200, help="Held-out targets of robot_arm_ren and sine_wave."),
     published_train: int = typer.Option(10_000, help="Training rows of robot_arm_ren and sine_wave."),
     mlp_epochs: int = typer.Option(300, help="Training epochs of the neural adjoint's MLP."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run each seed as a Ray task: `auto` or a cluster's address (as in `benchmark safe`)."
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="With --ray auto: the local cluster's CPUs (default: this machine's cores)."
+    ),
 ) -> None:
     """Gradient inverse design against the best training row, random search and DE/GA (takes minutes).
 
@@ -146,23 +165,32 @@ def benchmark_inverse(
     if unknown:
         _fail(ValueError(f"--problems must be among {', '.join(known)}. Got {unknown} instead."))
     frames = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
-        for k, s in enumerate(range(seed, seed + seeds)):
-            with err.status(f"Seed {s} ({k + 1} of {seeds}): training and designing on {', '.join(chosen)}..."):
-                frames.append(
-                    run_inverse_benchmark(
-                        n=n,
-                        starts=starts,
-                        steps=steps,
-                        n_train=n_train,
-                        seed=s,
-                        problems=chosen,
-                        n_targets=targets,
-                        published_train=published_train,
-                        mlp_epochs=mlp_epochs,
+    if ray is not None:  # each seed a Ray task; a seed Ray lost is said and left out of the means
+        tasks = [
+            (n, starts, steps, n_train, s, chosen, targets, published_train, mlp_epochs)
+            for s in range(seed, seed + seeds)
+        ]
+        frames = _on_ray(run_inverse_benchmark, tasks, ray, ray_workers, lambda task: f"seed {task[4]}")
+        if not frames:
+            _fail(ValueError(f"Every one of the {seeds} seed(s) failed on Ray; see the lines above."))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy's and botorch's notices would bury the table
+            for k, s in enumerate(range(seed, seed + seeds)):
+                with err.status(f"Seed {s} ({k + 1} of {seeds}): training and designing on {', '.join(chosen)}..."):
+                    frames.append(
+                        run_inverse_benchmark(
+                            n=n,
+                            starts=starts,
+                            steps=steps,
+                            n_train=n_train,
+                            seed=s,
+                            problems=chosen,
+                            n_targets=targets,
+                            published_train=published_train,
+                            mlp_epochs=mlp_epochs,
+                        )
                     )
-                )
     results = pd.concat(frames)
     means = results.groupby(["problem", "surrogate", "method"], sort=False).mean(numeric_only=True).reset_index()
     published = means["problem"].isin(PUBLISHED_PROBLEMS)
@@ -400,6 +428,26 @@ def benchmark_storage_load(
         out.print(f"Kept the campaign in schema {schema} (URL option: ?options=-csearch_path%3D{schema}).")
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _on_ray(
+    function: Callable[..., Any], tasks: list[tuple], address: str, workers: int | None, name: Callable
+) -> list:
+    """`function(*task)` of every task as Ray tasks (`benchmarks.ray_fanout`), in task order; one line as each ends.
+
+    A task Ray lost (its worker died) is said and left out; Ray missing or unreachable ends the command in one line.
+    """
+    from benchmarks.ray_fanout import RayUnavailable, ray_map
+
+    results = {}
+    try:
+        for index, result, error in ray_map(function, tasks, address, workers, progress_line):
+            progress_line(f"{name(tasks[index])}: {f'failed ({error})' if error else 'done'}")
+            if not error:
+                results[index] = result
+    except RayUnavailable as e:
+        _fail(e)
+    return [results[i] for i in sorted(results)]
 
 
 def _sizes(text: str, option: str) -> list[int]:
