@@ -29,6 +29,7 @@ from campaigns.cli import app
 from campaigns.postgres import PostgresStore
 from campaigns.storage import TABLES, Store
 from design import InputError
+from tests.campaigns.test_hardening import one_error_line
 
 SERVER = os.environ.get("VALLEY_TEST_POSTGRES_URL", "")
 REQUIRED = os.environ.get("VALLEY_REQUIRE_POSTGRES") == "1"
@@ -49,16 +50,6 @@ def rows(n: int, start: float) -> pd.DataFrame:
     """`n` distinct measurements; fewer than 4 successful ones keep proposals space-filling."""
     x = start + 0.001 * np.arange(n)
     return pd.DataFrame({"x1": x, "x2": 1 - x, "x3": x / 2, "y": [np.nan] * n, "s": 0.1 * x})
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
 
 
 def invoke(*args):

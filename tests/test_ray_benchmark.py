@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from benchmarks.safe import run_benchmark
 from campaigns import Campaign
 from campaigns.cli import app
+from tests.campaigns.test_hardening import one_error_line
 
 REQUIRED = os.environ.get("VALLEY_REQUIRE_RAY") == "1"
 TINY = (["gardner"], ["valley", "random"], 1, 2, 2)  # problems, methods, seeds, rounds, batch
@@ -43,16 +44,6 @@ def cluster():
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-def one_error_line(result, *fragments: str) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_ray_runs_score_and_propose_exactly_as_the_local_runs(cluster, tmp_path):
