@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 from botorch.models import ModelListGP
+from gpytorch.kernels import MaternKernel, RBFKernel
 from torch import Tensor
 
 from campaigns.config import CampaignConfig, MeanConfig, PhysicsConfig
@@ -37,6 +38,7 @@ from campaigns.large_data import MAX_GP_ROWS, goal_score, gp_rows
 from campaigns.model_cache import ModelCache
 from campaigns.surrogate_builders import fit_gps, make_ensemble, trust_weights
 from design import SearchSpace, limits_hold, probability_safe
+from design.safe_set import REACH
 from design.warp import OutcomeWarp
 from surrogates import FeasibilityModel, SurrogateWarning
 from surrogates.calibration import calibrate, claims_factor, inflate
@@ -276,13 +278,15 @@ def fit_regression_model(
             f"{space.n_choices + 1} (parameters + 1), so this batch is a space-filling design."
         )
         return None
+    constant = {}  # safety outcome -> its one measured value (model scale)
     for limit in config.safety:
         y = Y[:, outcomes.index(limit.name)]
         if y[~torch.isnan(y)].unique().numel() == 1:
+            constant[limit.name] = float(y[~torch.isnan(y)][0])
             notes.append(
                 f"every measurement of {limit.name!r} is the same value: the model cannot tell yet where its limit "
-                "breaks, so p_safe away from the measured designs rests on that one value. Measure designs that "
-                "should change it."
+                "breaks, so away from the measured designs p_safe assumes it may vary by as much as its distance "
+                "to the limit (p_safe about 0.84 far away). Measure designs that should change it."
             )
     kind = config.surrogate_kind(X.shape[0])
     try:
@@ -318,9 +322,35 @@ def fit_regression_model(
         elif factor > WIDENED:
             why = "few data; leave-one-out checks" if small_sample else "leave-one-out checks"
             notes.append(f"the uncertainty of {outcomes[j]!r} was widened {factor:.1f}x ({why}) before judging safety.")
+        if outcomes[j] in constant:  # a flat GP would certify every design: the prior spans the gap instead
+            _span_gap(model.models[j], config, outcomes[j], constant[outcomes[j]])
         if widened is not None:
             widened[outcomes[j]] = max(factor, from_claims)
     return model
+
+
+def _span_gap(gp, config: CampaignConfig, name: str, value: float) -> None:  # noqa: ANN001 - a botorch GP
+    """Give a constant outcome's GP the prior it cannot learn: it may vary, and over short distances.
+
+    Measurements that never varied say nothing of how far apart designs must be to differ, nor by
+    how much, and the fit then makes the outcome flat and certain everywhere. Instead the
+    continuous lengthscales are capped at `REACH` (a quarter of the unit cube, as the safe set's
+    reach) and the kernel (not the noise: near the measured designs the outcome stays pinned at
+    `value`) is scaled until its prior sd equals the distance to the limit, so that far from the
+    data p_safe falls to Phi(1) = 0.84.
+    """
+    gp.train()
+    for kernel in gp.covar_module.modules():
+        if isinstance(kernel, MaternKernel | RBFKernel):
+            kernel.lengthscale = kernel.lengthscale.detach().clamp_max(REACH)
+    bounds = [b for limit in config.safety if limit.name == name for b in (limit.lower, limit.upper) if b is not None]
+    gap = min(abs(b - value) for b in bounds)
+    x = gp.train_inputs[0][:1]
+    with torch.no_grad():
+        prior_sd = float(gp.covar_module(x, x).to_dense().squeeze().sqrt())  # standardized units
+    prior_sd *= float(gp.outcome_transform.stdvs.squeeze())
+    inflate(gp, gap / max(prior_sd, 1e-12), noise=False)
+    gp.eval()  # caches rebuilt with the new lengthscales
 
 
 def claim_errors(config: CampaignConfig, claims_df: pd.DataFrame) -> dict[str, np.ndarray]:

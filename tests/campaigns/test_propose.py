@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from campaigns import Campaign
+from campaigns.campaign_model import fit_campaign_model
 from data import get_system, sample_designs
 from design import InputError
 
@@ -103,10 +104,15 @@ def test_repeats_of_too_few_designs_still_give_a_space_filling_design(tmp_path):
     assert proposals["p_safe"].isna().all()
 
 
-def test_a_constant_safety_outcome_is_said_in_a_note(tmp_path):
+def test_a_constant_safety_outcome_is_said_in_a_note_and_is_not_certain_far_from_the_data(tmp_path):
     camp = new_campaign(tmp_path / "camp", designs=measure(initial_designs()).assign(s=0.5))
     proposals = camp.propose(2)
     assert any("every measurement of 's' is the same value" in note for note in proposals.attrs["notes"])
+    fitted = fit_campaign_model(camp.config, camp.measurements)
+    assert fitted.p_safe(fitted.X).min() > 0.99  # where it was measured, 0.5 against a limit of 0.9
+    far = torch.tensor([[0.0, 1.0], [1.0, 1.0]], dtype=torch.double)  # every measured design has x2 < 0.45
+    assert torch.allclose(fitted.p_safe(far), torch.tensor(0.841, dtype=torch.double), atol=0.01)
+    assert (proposals["p_safe"] >= camp.config.confidence).all()  # so the proposals stay near the data
 
 
 def test_enough_data_uses_qlognei_with_predictions(fitted):
