@@ -29,7 +29,7 @@ DYKSTRA_STEPS = 30
 RAW_PER_COMBINATION = 16  # fewest raw designs scored per combination (`raw_samples` is shared among them)
 # L-BFGS-B iterations per pick. The run ends when its slowest start converges, and a few starts
 # stuck at the confidence barrier's edge kept stepping: on the nanoparticle config at 200 rows
-# (seeds 0-3) 20 iterations reached the same best acquisition value as 200 with a third fewer
+# (seeds 0-2) 20 iterations reached the same best acquisition value as 200 with a third fewer
 # evaluations; 10 lost 1-3 % of expected improvement.
 MAXITER = 20
 
