@@ -49,6 +49,7 @@ from benchmarks.baselines import _box, _numbers, botorch_acquisition
 from campaigns import Campaign
 from campaigns.config import load_config
 from data import System, get_system, is_safe, sample_designs
+from design.bo import rows_of
 
 POOLS = ("nanoparticles", "gardner", "spring", "pressure_vessel")
 METHODS = ("valley", "botorch", "random")
@@ -130,7 +131,7 @@ class _BoTorch:
             torch.manual_seed(1000 * self.seed + self.round)
             acqf = botorch_acquisition(self.system, self.X_pool[self.rows], self.Y, self.bounds, self.seed)
             X, _ = optimize_acqf_discrete(acqf, q=n, choices=self.X_pool[rest], unique=True)
-        return [rest[int((self.X_pool[rest] == x).all(dim=-1).nonzero()[0])] for x in X]
+        return [rest[i] for i in rows_of(self.X_pool[rest], X)]
 
 
 class _Random:
@@ -183,7 +184,8 @@ def run_pool(
     runner.measured(rows, system.simulate(pool_df.loc[rows], rng))
     n_initial, seconds = len(rows), 0.0
     while not targets[rows].any() and len(rows) < budget:
-        rest = [i for i in range(size) if i not in set(rows)]
+        taken = set(rows)
+        rest = [i for i in range(size) if i not in taken]
         start = time.perf_counter()
         picked = runner.pick(rest, min(batch, budget - len(rows)))
         seconds += time.perf_counter() - start

@@ -122,7 +122,7 @@ def benchmark_pool(
         except ValueError as e:
             _fail(e)
     out.print(table_of(summarize(results, budget), f"Pools of {size} rows: experiments to a top-1 % row"))
-    out.print("BayBE is not installed, so it has no row (see benchmarks/pool.py).")
+    out.print("BayBE has no runner here yet, so it has no row (see benchmarks/pool.py).")
     if output is not None:
         results.to_csv(output, index=False)
         out.print(f"Wrote {escape(str(output))}.")

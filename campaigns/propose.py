@@ -32,6 +32,7 @@ from design.batch_policy import (
     meets_confidence,
     spread_batch,
 )
+from design.bo import rows_of
 
 
 @dataclass
@@ -97,7 +98,7 @@ def make_proposals(
         table = space.decode(batch.X)
     else:  # the pool's own rows, values exactly as given
         assert X_pool is not None
-        table = candidates_df.iloc[_rows_of(X_pool, batch.X)][config.parameter_names].copy()
+        table = candidates_df.iloc[rows_of(X_pool, batch.X)][config.parameter_names].copy()
     table = _with_predictions(fitted, table, batch)
     return Proposal(table, method, notes)
 
@@ -186,7 +187,7 @@ def _propose_binary(config: CampaignConfig, data: _Inputs, n: int, seed: int) ->
         table = space.decode(batch.X)
     else:
         assert data.X_pool is not None
-        table = data.candidates_df.iloc[_rows_of(data.X_pool, batch.X)][config.parameter_names].copy()
+        table = data.candidates_df.iloc[rows_of(data.X_pool, batch.X)][config.parameter_names].copy()
     return Proposal(_binary_predictions(config, table, classifier, model, feasibility, batch), method, notes)
 
 
@@ -255,10 +256,6 @@ def _binary_predictions(config, table: pd.DataFrame, classifier, model, feasibil
             table["p_feasible"] = feasibility.probability(X_new).numpy()
     table["role"] = batch.roles
     return table
-
-
-def _rows_of(X_pool: Tensor, X_new: Tensor) -> list[int]:
-    return [int((X_pool == x).all(dim=-1).nonzero()[0]) for x in X_new]
 
 
 def _with_predictions(fitted: CampaignModel, table: pd.DataFrame, batch: Batch) -> pd.DataFrame:

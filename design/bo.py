@@ -192,6 +192,11 @@ def choose_from_pool(acqf: AcquisitionFunction, X_pool: Tensor, n: int) -> list[
     if q <= 0:
         return []
     X, _ = optimize_acqf_discrete(acqf, q=q, choices=X_pool, unique=True)
+    return rows_of(X_pool, X)
+
+
+def rows_of(X_pool: Tensor, X: Tensor) -> list[int]:
+    """The index in `X_pool` of each row of `X` (its first match; every row of `X` must be in `X_pool`)."""
     return [int((X_pool == x).all(dim=-1).nonzero()[0]) for x in X]
 
 
