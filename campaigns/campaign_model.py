@@ -181,7 +181,7 @@ def fit_outcomes(
     seed: int = 0,
     cache: ModelCache | None = None,
     failed: np.ndarray | None = None,
-    claim_errors: dict[str, np.ndarray] | None = None,
+    errors_of_claims: dict[str, np.ndarray] | None = None,
 ) -> CampaignModel:
     """Steps 2 to 4 of the module docstring on tensors; `Y` over `config.regression_outcomes` in their units.
 
@@ -204,7 +204,7 @@ def fit_outcomes(
         X, Y, failed = X[torch.as_tensor(rows)], Y[torch.as_tensor(rows)], failed[rows]
         weights = None if weights is None else weights[torch.as_tensor(rows)]
     widened: dict[str, float] = {}
-    model = fit_regression_model(config, space, X, Y, notes, weights, cache, claim_errors, widened)
+    model = fit_regression_model(config, space, X, Y, notes, weights, cache, errors_of_claims, widened)
     return CampaignModel(config, space, warp, model, X, Y, failed, weights, widened=widened, notes=notes)
 
 
@@ -256,14 +256,14 @@ def fit_regression_model(
     notes: list[str],
     weights: Tensor | None = None,
     cache: ModelCache | None = None,
-    claim_errors: dict[str, np.ndarray] | None = None,
+    errors_of_claims: dict[str, np.ndarray] | None = None,
     widened: dict[str, float] | None = None,
 ):  # noqa: ANN201 - a ModelListGP or a NeuralEnsemble
     """Fit the configured surrogate of `config.regression_outcomes` (the columns of `Y`), or None (why: in `notes`).
 
     With a `cache`, GPs already fitted to these very data are loaded instead of refitted
     (`campaigns.model_cache`). The safety GPs are then widened by their leave-one-out checks,
-    and further where the errors of earlier claims (`claim_errors` per outcome, see
+    and further where the errors of earlier claims (`errors_of_claims` per outcome, from
     `claim_errors`) say they must be (`surrogates.calibration.claims_factor`). The factor used
     per safety outcome lands in `widened`.
     """
@@ -312,7 +312,7 @@ def fit_regression_model(
     # (`amplitude_factor`): in probabilistic mode, without it, the first two batches' claims at
     # p_safe >= 0.95 broke limits 21-25 % of the time on the spring and the pressure vessel.
     for j, factor in zip(limited, calibrate(model, limited, small_sample=True), strict=True):
-        errors = (claim_errors or {}).get(outcomes[j], np.zeros(0))
+        errors = (errors_of_claims or {}).get(outcomes[j], np.zeros(0))
         from_claims = claims_factor(errors, config.confidence)
         if from_claims > factor:
             inflate(model.models[j], from_claims / factor)  # type: ignore[arg-type]  # a ModelListGP's GPs
