@@ -28,7 +28,11 @@ NOISE_SD = {
     "spring": {"weight": 1e-4, "g1": 0.01, "g2": 0.01, "g3": 0.01, "g4": 0.01},
     "pressure_vessel": {"cost": 50.0, "g1": 0.005, "g2": 0.005, "g3": 0.01, "g4": 0.5},
     "welded_beam": {"cost": 0.02, **{f"g{i}": 0.01 for i in range(1, 8)}},
+    "gramacy": {"f": 0.01, "c1": 0.01, "c2": 0.01},
+    "three_bar_truss": {"volume": 0.5, "g1": 0.01, "g2": 0.01, "g3": 0.01},
 }
+# Three-bar truss (Ray and Saini 2001): bar length (cm), load and allowed stress (kN / cm^2).
+TRUSS_LENGTH, TRUSS_LOAD, TRUSS_STRESS = 100.0, 2.0, 2.0
 
 
 def gardner(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
@@ -138,6 +142,49 @@ def welded_beam(designs_df: pd.DataFrame, rng: np.random.Generator | None = None
     return _frame(designs_df, values, NOISE_SD["welded_beam"], rng)
 
 
+def gramacy(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """Gramacy et al. (2016) toy problem: outcome `f` (minimize) and `c1`, `c2` (`<= 0`).
+
+    `f = x1 + x2` on `[0, 1]^2` with `c1 = 3/2 - x1 - 2 x2 - sin(2 pi (x1^2 - 2 x2)) / 2`
+    and `c2 = x1^2 + x2^2 - 3/2` (R. Gramacy et al., "Modeling an augmented Lagrangian for
+    blackbox constrained optimization", Technometrics 58, 2016). The sine makes the safe
+    region's edge wavy, and the optimum lies on it: `f = 0.5998` at `(0.1951, 0.4047)`.
+    """
+    x = parameter_arrays(designs_df, GRAMACY.config)
+    x1, x2 = x["x1"], x["x2"]
+    values = {
+        "f": x1 + x2,
+        "c1": 1.5 - x1 - 2 * x2 - 0.5 * np.sin(2 * np.pi * (x1**2 - 2 * x2)),
+        "c2": x1**2 + x2**2 - 1.5,
+    }
+    return _frame(designs_df, values, NOISE_SD["gramacy"], rng)
+
+
+def three_bar_truss(designs_df: pd.DataFrame, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """Three-bar truss: outcome `volume` (minimize) and `g1`..`g3` (`<= 0`).
+
+    Volume `(2 sqrt(2) A1 + A2) l` of a planar truss of three bars, cross-sections `A1` (both
+    outer bars) and `A2` (the middle one), `l = 100` cm, under a load of 2 kN / cm^2; each
+    `g` is a bar's stress divided by the allowed 2 kN / cm^2, minus 1 (T. Ray and P. Saini,
+    Eng. Optim. 33, 2001; the form of H. Nowacki's original). Columns `area_outer` and
+    `area_middle` (cm^2, bounds `[0, 1]`). A bar of no section would have infinite stress; below
+    1e-6 cm^2 the stresses are those of 1e-6 cm^2 (finite, and far beyond the limit).
+    """
+    x = parameter_arrays(designs_df, THREE_BAR_TRUSS.config)
+    a1, a2 = x["area_outer"], x["area_middle"]
+    root2 = np.sqrt(2.0)
+    b1, b2 = np.maximum(a1, 1e-6), np.maximum(a2, 1e-6)  # the stresses of a bar of no section, kept finite
+    shared = root2 * b1**2 + 2 * b1 * b2
+    ratio = TRUSS_LOAD / TRUSS_STRESS
+    values = {
+        "volume": (2 * root2 * a1 + a2) * TRUSS_LENGTH,
+        "g1": (root2 * b1 + b2) / shared * ratio - 1,
+        "g2": b2 / shared * ratio - 1,
+        "g3": ratio / (root2 * b2 + b1) - 1,
+    }
+    return _frame(designs_df, values, NOISE_SD["three_bar_truss"], rng)
+
+
 def _frame(
     designs_df: pd.DataFrame,
     values: dict[str, np.ndarray],
@@ -235,4 +282,20 @@ WELDED_BEAM = System(
     simulate=welded_beam,
     # h = b = 0.205730, l = 3.470489, t = 9.036624 (g1, g2, g3, g7 active).
     best_safe_value=1.7248523,
+)
+GRAMACY = System(
+    name="gramacy",
+    description="Gramacy et al. (2016) two-dimensional toy problem with two constraints, one wavy.",
+    config=_config("gramacy", {"x1": (0, 1), "x2": (0, 1)}, "f", {"c1": 0.0, "c2": 0.0}),
+    simulate=gramacy,
+    # x1 = 0.195123, x2 = 0.404665 (c1 active); literature 0.5998.
+    best_safe_value=0.59978805,
+)
+THREE_BAR_TRUSS = System(
+    name="three_bar_truss",
+    description="Three-bar truss volume under the stress limits of its three bars.",
+    config=_config("three_bar_truss", {"area_outer": (0, 1), "area_middle": (0, 1)}, "volume", _zero_limits(3)),
+    simulate=three_bar_truss,
+    # A1 = 0.788675, A2 = 0.408248 (g1 active); literature 263.8958.
+    best_safe_value=263.89584337,
 )

@@ -7,12 +7,13 @@ import dataclasses
 
 from data.core import System
 from data.nanoparticles import NANOPARTICLES
-from data.problems import GARDNER, PRESSURE_VESSEL, SPRING, WELDED_BEAM
+from data.problems import GARDNER, GRAMACY, PRESSURE_VESSEL, SPRING, THREE_BAR_TRUSS, WELDED_BEAM
 
 __all__ = ["System", "get_system", "list_systems"]
 
 _SYSTEMS: dict[str, System] = {
-    system.name: system for system in (NANOPARTICLES, GARDNER, SPRING, PRESSURE_VESSEL, WELDED_BEAM)
+    system.name: system
+    for system in (NANOPARTICLES, GARDNER, SPRING, PRESSURE_VESSEL, WELDED_BEAM, GRAMACY, THREE_BAR_TRUSS)
 }
 
 
@@ -21,7 +22,7 @@ def list_systems() -> list[str]:
 
     Example:
         >>> list_systems()
-        ['nanoparticles', 'gardner', 'spring', 'pressure_vessel', 'welded_beam']
+        ['nanoparticles', 'gardner', 'spring', 'pressure_vessel', 'welded_beam', 'gramacy', 'three_bar_truss']
     """
     return list(_SYSTEMS)
 

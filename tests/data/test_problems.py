@@ -24,8 +24,16 @@ LITERATURE_OPTIMA = {
         "bar_height": 9.036624,
         "bar_thickness": 0.205730,
     },
+    "gramacy": {"x1": 0.195123, "x2": 0.404665},
+    "three_bar_truss": {"area_outer": 0.788675, "area_middle": 0.408248},
 }
-LITERATURE_BEST = {"spring": 0.012665, "pressure_vessel": 5885.33, "welded_beam": 1.724852}
+LITERATURE_BEST = {
+    "spring": 0.012665,
+    "pressure_vessel": 5885.33,
+    "welded_beam": 1.724852,
+    "gramacy": 0.5998,
+    "three_bar_truss": 263.8958,
+}
 PROBLEMS = list(LITERATURE_OPTIMA)
 
 
@@ -98,6 +106,15 @@ def test_spring_stays_finite_where_the_shear_area_vanishes():
         pd.DataFrame({"wire_diameter": [0.5], "coil_diameter": [0.5], "n_coils": [5.0]}), None
     )
     assert np.isfinite(outcomes_df.to_numpy()).all()
+
+
+def test_truss_bars_of_no_section_break_their_stress_limits():
+    outcomes_df = get_system("three_bar_truss").simulate(
+        pd.DataFrame({"area_outer": [0.0, 0.0, 0.5], "area_middle": [0.0, 0.5, 0.0]}), None
+    )
+    assert np.isfinite(outcomes_df.to_numpy()).all()
+    worst = outcomes_df[["g1", "g2", "g3"]].max(axis=1)
+    assert (worst[:2] > 100).all() and worst[2] > 0  # no outer bars: far beyond; no middle bar: beyond
 
 
 def test_out_of_bounds_design_is_rejected():

@@ -22,6 +22,8 @@ def test_every_listed_system_is_complete_and_simulates():
         "spring",
         "pressure_vessel",
         "welded_beam",
+        "gramacy",
+        "three_bar_truss",
     ]
     for name in list_systems():
         system = get_system(name)
