@@ -50,7 +50,7 @@ from benchmarks.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 
-AVAILABLE_METHODS = ["valley", "valley-safe-set", "random", "botorch", "ax"]
+AVAILABLE_METHODS = ["valley", "valley-safe-set", "valley-safe-set-ise", "random", "botorch", "ax"]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
@@ -329,8 +329,10 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # botorch's fit and optimizer warnings would bury the table
             if method.startswith("valley"):
-                if method == "valley-safe-set":
-                    system = replace(system, config={**system.config, "safety_mode": "safe_set"})
+                if method.startswith("valley-safe-set"):  # -ise: expanders by information (design.ise)
+                    expander = "ise" if method.endswith("-ise") else "goose"
+                    mode = {"safety_mode": "safe_set", "safety_expander": expander}
+                    system = replace(system, config={**system.config, **mode})
                 directory = workdir / f"{problem}-{method}-seed{seed}"
                 trace_df = run_simulated_campaign(system, directory, rounds, batch, initial_df=initial_df, seed=seed)
             else:

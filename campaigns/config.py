@@ -132,6 +132,7 @@ class CampaignConfig(BaseModel):
     objectives: list[CampaignObjective] = Field(min_length=1)
     safety: list[SafetyLimit] = []
     safety_mode: Literal["probabilistic", "safe_set"] = "probabilistic"
+    safety_expander: Literal["goose", "ise"] = "goose"  # safe_set mode: how expanders are ranked (design.safe_set)
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: AcquisitionConfig = AcquisitionConfig()
 

@@ -63,6 +63,7 @@ class SafetyRule:
     limits: list[SafetyLimit] = field(default_factory=list)
     confidence: float = 0.95
     mode: Literal["probabilistic", "safe_set"] = "probabilistic"
+    expander: Literal["goose", "ise"] = "goose"  # `safe_set` mode: how expanders are ranked (`design.safe_set`)
 
     def __bool__(self) -> bool:
         return bool(self.limits)
@@ -199,6 +200,7 @@ def _safe_set_batch(model, req: BatchRequest, acqf, pool: Tensor, n: int) -> Bat
         req.X_safe,
         space.cat_dims,
         space.discrete_dims,
+        req.rule.expander,
     )
     order = torch.argsort(sets.expansion, descending=True).tolist()
     expanders = [i for i in order if sets.expansion[i] > 0][: n // 2]

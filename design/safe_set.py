@@ -22,6 +22,11 @@ Part of each batch (half, rounded down) goes to the expanders that would add mos
 safe set grows over the campaign; the rest goes to M, chosen by the acquisition function.
 Nothing outside S is ever proposed by this rule.
 
+`expander="ise"` ranks the expanders by information instead (`design.ise`, Bottero et al. 2022):
+the safe candidates whose measurement tells most about the safety of the promising candidates
+whose safety is most uncertain, taken greedily (each pick conditions the GPs before the next).
+It needs no optimistic fantasy, no `BETA` and no count of candidates crossing the confidence.
+
 When S is empty (a model fitted to a handful of points vouches for nothing), the campaign
 takes small steps: designs within `STEP` reaches of a design measured safe (`small_steps`),
 the ones most likely safe first. SafeOpt's seed set, known safe a priori, plays this part.
@@ -30,6 +35,7 @@ the ones most likely safe first. SafeOpt's seed set, known safe a priori, plays 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from botorch.models import ModelListGP
@@ -40,6 +46,7 @@ from torch import Tensor
 
 from design.bo import probability_safe
 from design.goals import Objective, SafetyLimit
+from design.ise import ise_expanders
 
 REACH = 0.25  # how far from a design measured safe the safe set may extend (unit-cube distance)
 REACH_LENGTHSCALES = 0.5  # ... and at most this many of the safety GPs' lengthscales (Matern-5/2 correlation 0.83)
@@ -54,7 +61,7 @@ class SafeSet:
 
     safe: Tensor
     maximizers: Tensor
-    expansion: Tensor  # number of unsafe candidates each candidate would make safe
+    expansion: Tensor  # goose: unsafe candidates each would make safe; ise: its information (nats), greedy order
 
 
 def safe_set(
@@ -67,12 +74,16 @@ def safe_set(
     X_safe: Tensor,
     cat_dims: dict[int, list[float]],
     discrete_dims: dict[int, list[float]] | None = None,
+    expander: Literal["goose", "ise"] = "goose",
 ) -> SafeSet:
     """Classify the `n x d` candidates `X` into safe set, maximizers and expanders.
 
     Args:
         X_safe: A `k x d` tensor of the designs measured safe so far.
         cat_dims: Categorical columns (a candidate must match a safe design's categories).
+        expander: `"goose"`: `expansion` counts the promising candidates each safe candidate's
+            optimistic measurement would make safe; `"ise"`: it holds the information about
+            the safety of promising candidates of the greedy ISE picks (`design.ise`), 0 elsewhere.
     """
     reach = reach_per_input(model, [outcomes.index(limit.name) for limit in safety], X.shape[-1], discrete_dims)
     near = _within_reach(X, X_safe, cat_dims, reach)
@@ -87,7 +98,10 @@ def safe_set(
             mean, sd = posterior.mean.squeeze(-1), posterior.variance.clamp_min(0).sqrt().squeeze(-1)
         low, high = _score_bounds(objective, mean, sd)
         promising = high >= low[safe].max()
-    expansion = _expansion_counts(model, X, safe, near, promising, safety, outcomes, confidence, cat_dims, reach)
+    if expander == "ise":
+        expansion = ise_expanders(model, X, safe, promising, safety, outcomes)
+    else:
+        expansion = _expansion_counts(model, X, safe, near, promising, safety, outcomes, confidence, cat_dims, reach)
     return SafeSet(safe, safe & promising, expansion)
 
 
