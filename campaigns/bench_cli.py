@@ -303,6 +303,83 @@ def benchmark_step_control(
     out.print(escape(format_table(summarize(results))), highlight=False)
 
 
+@benchmarks.command("toolkit")
+def benchmark_toolkit(
+    seed: int = typer.Option(0, "--seed", help="The seed of every row."),
+) -> None:
+    """The optimization toolkit in one table: each piece beside its plain alternative, one seed (about 10 minutes).
+
+    Example: valley benchmark toolkit --seed 1
+    """
+    from benchmarks.toolkit import format_toolkit, run_toolkit_benchmark
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_toolkit_benchmark(seed, progress=progress_line)
+    out.print(f"The optimization toolkit against the plain choices (seed {seed}; full runs: each row's benchmark)")
+    out.print(escape(format_toolkit(results)), highlight=False)
+
+
+@benchmarks.command("toolkit-extra")
+def benchmark_toolkit_extra(
+    items: str = typer.Option(
+        "flatness,population,levenberg", help="Comma-separated: flatness, population, levenberg."
+    ),
+    seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ..."),
+) -> None:
+    """Flat-minimum ranking, CMA-ES vs multi-start gradient, stochastic Levenberg-Marquardt (minutes).
+
+    Example: valley benchmark toolkit-extra --items levenberg --seeds 1
+    """
+    from benchmarks.toolkit_extra import TOLERANCE, run_flatness, run_levenberg, run_population, summarize
+
+    runs: dict[str, tuple[Callable[..., Any], list[str], str]] = {
+        "flatness": (run_flatness, ["problem", "ranking"], f"Top design jittered ({TOLERANCE} sd), re-simulated"),
+        "population": (run_population, ["problem", "method"], "Best re-simulated objective, goals met, calls"),
+        "levenberg": (run_levenberg, ["method"], "Hill fit, 10,000 noisy points: excess MSE over the optimum"),
+    }
+    chosen = [i.strip() for i in items.split(",") if i.strip()]
+    if not chosen or set(chosen) - set(runs):
+        _fail(ValueError(f"--items must be among {', '.join(runs)}. Got {items!r} instead."))
+    for item in chosen:
+        run, by, title = runs[item]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            means = summarize(run(tuple(range(seeds))), by)
+        out.print(f"{title} (mean over {seeds} seed(s))", highlight=False)
+        out.print(escape(means.to_string(index=False, float_format=lambda v: f"{v:.4g}")) + "\n", highlight=False)
+
+
+@benchmarks.command("learned-optimizer")
+def benchmark_learned_optimizer(
+    problems: str = typer.Option("robot_arm,rosenbrock", help="Comma-separated: robot_arm, rosenbrock."),
+    seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ... per problem."),
+    targets: int = typer.Option(8, min=1, help="Held-out targets per problem and seed."),
+    starts: int = typer.Option(16, min=1, help="Starts per target."),
+    steps: int = typer.Option(200, min=2, help="Step budget of every method."),
+) -> None:
+    """A learned optimizer (meta-trained per problem) against Adam, AMSGrad and L-BFGS on held-out targets (minutes).
+
+    Example: valley benchmark learned-optimizer --problems rosenbrock --seeds 1
+    """
+    from benchmarks.learned_optimizer import PROBLEMS, format_table, run_learned_optimizer_benchmark, summarize
+
+    chosen = [p.strip() for p in problems.split(",") if p.strip()]
+    if not chosen or set(chosen) - set(PROBLEMS):
+        _fail(ValueError(f"--problems must be among {', '.join(PROBLEMS)}. Got {problems!r} instead."))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_learned_optimizer_benchmark(
+            chosen, tuple(range(seeds)), targets, starts, steps, progress=progress_line
+        )
+    out.print(
+        f"Steps and seconds to the goal tolerance on {targets} held-out targets x {starts} starts, {steps} steps "
+        f"(mean over {seeds} seed(s); meta seconds: meta-training, not counted in seconds)",
+        highlight=False,
+    )
+    out.print(escape(format_table(summarize(results))), highlight=False)
+
+
 @benchmarks.command("sequences")
 def benchmark_sequences(
     seeds: int = typer.Option(3, min=1, help="Seeds 0, 1, ... per method."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.markup import escape
 from campaigns.console import fail, print_table, say
 
 _out = Console(soft_wrap=True)
+LEARNED_FILE = "learned_optimizer.pt"  # beside the model cache (not inside: it would read it as a fit)
 
 
 def design(
@@ -36,6 +38,12 @@ def design(
     kappa: float = typer.Option(1.0, "--kappa", help="Objectives count at the mean -/+ kappa sd.", min=0),
     robust: bool = typer.Option(False, "--robust", help="Optimize the expected objective under --tolerance."),
     tolerance: float = typer.Option(0.02, "--tolerance", help="Manufacturing tolerance (sd, unit-cube units).", min=0),
+    rank_by: str = typer.Option(
+        "objective",
+        "--rank-by",
+        help="'objective' (default) or 'flatness': by the expected merit under --tolerance, near-ties to the "
+        "smaller Hessian eigenvalue (flat minima first).",
+    ),
     nudge_from: int | None = typer.Option(
         None, "--nudge-from", help="Stay within --radius of the measured design with this id (see `valley export`)."
     ),
@@ -47,6 +55,12 @@ def design(
         "surrogate's slope (target goals only; see README); 'auto': 'data' when every goal is a target; "
         "'none' (default): descend from random starts.",
     ),
+    optimizer: str = typer.Option(
+        "adam",
+        "--optimizer",
+        help="'adam' (default), 'amsgrad', or 'learned': a small network meta-trained on sampled targets of the "
+        "campaign's model on first use (under a minute, kept in the campaign directory until the data change).",
+    ),
 ) -> None:
     """Inverse design: designs that meet the goals according to the campaign's surrogate.
 
@@ -57,7 +71,8 @@ def design(
     the goals truly met appear beside the predictions. Constraints hold at the pessimistic bound
     of the campaign's safety confidence (--confidence to change it). With --anchor data (or auto
     when every goal is a target), the designs are the measured ones nearest each target, corrected
-    by the surrogate's slope; by default (none) they descend from random starts.
+    by the surrogate's slope; by default (none) they descend from random starts. With --optimizer
+    learned, a learned optimizer takes the descent's steps (see README, Inverse design).
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
@@ -67,8 +82,10 @@ def design(
     try:
         check_output(output)
         goals = [*(goal or []), *(constraint or [])]
-        settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius}
-        with Console(stderr=True).status("Fitting the campaign model and descending from every start..."):
+        settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius, "optimizer": optimizer}
+        settings["rank_by"] = rank_by
+        spinner = Console(stderr=True).status("Fitting the campaign model and descending from every start...")
+        with nullcontext() if optimizer == "learned" else spinner:  # meta-training draws its own progress bar
             designs_df = run_design(
                 directory, n, goals, starts, seed, simulator, anchor, confidence, nudge_from, settings
             )
@@ -109,7 +126,9 @@ def run_design(  # noqa: ANN201
     Constraints (the safety limits, or the given ones) hold at the pessimistic bound of
     `confidence`, by default the campaign's (`InverseOptions.confidence`).
     `nudge_from` is the `id` of a measurement to stay near; `settings` are further
-    `InverseOptions` fields (`kappa`, `robust`, `tolerance`, `radius`).
+    `InverseOptions` fields (`kappa`, `robust`, `tolerance`, `radius`, `optimizer`). With
+    `optimizer="learned"`, the learned optimizer of this campaign's data is read from the campaign
+    directory, or meta-trained on the fitted model and saved there (`campaign_learned_optimizer`).
 
     Raises:
         InputError: If the campaign cannot be opened, a goal is malformed or names no continuous
@@ -124,8 +143,12 @@ def run_design(  # noqa: ANN201
     from design import InputError
     from design.inverse import InverseOptions, inverse_design
     from design.inverse.goals import as_goals
+    from design.inverse.learned import OPTIMIZERS
     from design.inverse.select import verify_designs
 
+    chosen = (settings or {}).get("optimizer", "adam")
+    if chosen not in OPTIMIZERS:
+        raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}. Got {chosen!r} instead.")
     camp = Campaign.open(directory)
     cfg = camp.config
     simulate = _simulator(simulator, cfg) if simulator else None
@@ -157,13 +180,16 @@ def run_design(  # noqa: ANN201
     X, Y = data.X[ok], data.Y[ok][:, regression]
     confidence = confidence if confidence is not None else (cfg.confidence or None)  # 0: no safety limits
     nudge = None if nudge_from is None else _measured_design(camp, nudge_from)
+    settings = dict(settings or {})
+    if settings.get("optimizer") == "learned":
+        settings["optimizer"] = campaign_learned_optimizer(camp.path, fitted, data, notes)
     options = InverseOptions(
         train_X=X,
         train_Y=Y,
         anchor=None if anchor == "none" else anchor,
         confidence=confidence,
         nudge_from=nudge,
-        **(settings or {}),
+        **settings,
     )
     designs_df = inverse_design(
         fitted.user_units(), space, goal_list, n=n, starts=starts, seed=seed, outcomes=outcomes, options=options
@@ -173,6 +199,34 @@ def run_design(  # noqa: ANN201
         designs_df = verify_designs(designs_df, simulate, goal_list)
     designs_df.attrs |= {"surrogate": surrogate, "notes": notes}
     return designs_df
+
+
+def campaign_learned_optimizer(directory: Path, fitted, data, notes: list[str]):  # noqa: ANN001, ANN201
+    """The learned optimizer for this campaign's model: from `<campaign>/learned_optimizer.pt`, or meta-trained.
+
+    The file is keyed, as the model cache is (`campaigns.model_cache.fingerprint`), by the config
+    and the exact measurements (`data`, the `CampaignTensors`): the same key means the same fitted
+    model, so the saved weights are reused; new data mean a new model, and the optimizer is
+    meta-trained again on sampled targets of it (`design.inverse.learned.meta_train`, with a
+    progress bar) and saved. It is trained on target goals; other goals use it as it is.
+    A read-only campaign directory only means it is trained again next time.
+    """
+    from campaigns.config import dump_config
+    from campaigns.model_cache import fingerprint
+    from design.inverse.learned import load_learned, meta_train, save_learned
+
+    path = Path(directory) / LEARNED_FILE
+    key = fingerprint(f"learned-optimizer/1\n{dump_config(fitted.config)}", data.X, data.Y, data.weights)
+    learned = load_learned(path, key)
+    if learned is not None:
+        return learned
+    learned = meta_train(fitted.user_units(), fitted.space, progress=True)
+    try:
+        save_learned(learned, path, key)
+        notes.append(f"the learned optimizer was meta-trained on this campaign's model and saved to {path}.")
+    except OSError:
+        notes.append("the learned optimizer could not be saved (read-only campaign?); it is trained again next time.")
+    return learned
 
 
 def _measured_design(camp, measurement_id: int):  # noqa: ANN001, ANN202 - a Campaign; a one-row DataFrame

@@ -12,6 +12,10 @@ targets) differ only in how they score designs and which starts they keep after 
 curvature-safe step `safety * 2 / lambda_max` of plain projected gradient descent, with
 `lambda_max` of the loss Hessian in the design coordinates estimated by power iteration on
 Hessian-vector products (double backward), or a PI controller on the step size.
+
+`optimizer` replaces Adam by AMSGrad (`"amsgrad"`) or by a meta-trained `LearnedOptimizer`
+(`design.inverse.learned`), which then takes every step itself (a learned correction of Adam's
+step with the cosine; `StepControl` does not apply).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from torch import Tensor
 
 from design.errors import InputError
+from design.inverse.learned import LearnedOptimizer
 from design.inverse.relax import RelaxedDesigns
 
 HARD_FRACTION = 0.3  # share of the steps that use the straight-through (hard) forward pass
@@ -128,7 +133,8 @@ class Descent:
 
     @classmethod
     def from_options(cls, relaxed: RelaxedDesigns, opts: Any, n_con: int) -> Descent:
-        """A run with the settings of an `InverseOptions` (steps, lr, cycles, temperature, smoothing, step control)."""
+        """A run with the settings of an `InverseOptions` (steps, lr, cycles, temperature, smoothing, step control,
+        optimizer: `"adam"`, `"amsgrad"` or a `LearnedOptimizer`, already resolved by `learned.as_optimizer`)."""
         return cls(
             relaxed,
             opts.steps,
@@ -139,6 +145,7 @@ class Descent:
             opts.smooth_groups,
             opts.smooth_weight,
             opts.step_control,
+            getattr(opts, "optimizer", "adam"),
         )
 
     def __init__(
@@ -152,6 +159,7 @@ class Descent:
         smooth_groups: Sequence[Sequence[str]] = (),
         smooth_weight: float = 0.0,
         control: StepControl | str = "adam",
+        optimizer: str | LearnedOptimizer = "adam",
     ) -> None:
         self.relaxed, self.steps, self.lr = relaxed, steps, lr
         self.control = as_control(control)
@@ -162,7 +170,11 @@ class Descent:
         self.temperature = temperature
         self.smooth = smooth_pairs(relaxed, smooth_groups)
         self.smooth_weight = smooth_weight
-        self.optimizer = torch.optim.Adam(relaxed.parameters(), lr=lr)
+        if not isinstance(optimizer, LearnedOptimizer) and optimizer not in ("adam", "amsgrad"):
+            raise InputError(f"Descent takes 'adam', 'amsgrad' or a LearnedOptimizer. Got {optimizer!r} instead.")
+        self.optimizer = torch.optim.Adam(relaxed.parameters(), lr=lr, amsgrad=optimizer == "amsgrad")
+        self.learned = optimizer if isinstance(optimizer, LearnedOptimizer) else None
+        self._learned_state = None if self.learned is None else self.learned.init_state(relaxed.parameters())
         S = relaxed.n
         self.lambda_max = torch.full((S,), float("nan"), dtype=torch.double)  # curvature, per start
         self.eta = torch.full((S,), float("nan"), dtype=torch.double)  # the last step size, per start
@@ -205,7 +217,9 @@ class Descent:
             combine(objectives, penalty)
         else:
             loss.sum().backward()
-        if self.control.kind == "adam":
+        if self.learned is not None:
+            self._learned_step(step / max(1, self.steps))
+        elif self.control.kind == "adam":
             self.optimizer.step()
         else:
             if self.control.kind == "curvature" and (self._stale or step % self.control.every == 0):
@@ -217,6 +231,16 @@ class Descent:
             self.rho = min(rho * 2.0, 1e4)
             self._stale = True
         return loss.detach()
+
+    @torch.no_grad()
+    def _learned_step(self, done: float) -> None:
+        """A step of every coordinate proposed by the learned optimizer from its gradient history."""
+        assert self.learned is not None and self._learned_state is not None
+        params = self.relaxed.parameters()
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        steps, self._learned_state = self.learned(grads, self._learned_state, done)
+        for p, s in zip(params, steps, strict=True):
+            p.add_(torch.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0))  # a non-finite step is no step
 
     def _take_step(self) -> None:
         """A step of every start with its own step size (every kind but `"adam"`)."""
@@ -306,6 +330,7 @@ class Descent:
         self._power = None if self._power is None else [v[rows] for v in self._power]
         self._previous = None if self._previous is None else [g[rows] for g in self._previous]
         self._moments = None if self._moments is None else [(m[rows], v[rows]) for m, v in self._moments]
+        self._learned_state = None if self._learned_state is None else self._learned_state.keep(rows)
 
 
 def _per_start(a: list[Tensor], b: list[Tensor]) -> Tensor:
@@ -370,7 +395,8 @@ def _hvp_differences(
 
 
 def _keep_rows(optimizer: torch.optim.Adam, old: list[Tensor], new: list[Tensor], rows: Tensor) -> torch.optim.Adam:
-    kept = torch.optim.Adam(new, lr=optimizer.param_groups[0]["lr"])
+    group = optimizer.param_groups[0]
+    kept = torch.optim.Adam(new, lr=group["lr"], amsgrad=group["amsgrad"])
     for p_old, p_new in zip(old, new, strict=True):
         if state := optimizer.state.get(p_old):
             kept.state[p_new] = {k: v[rows] if k != "step" else v for k, v in state.items()}

@@ -4,7 +4,8 @@
   one letter substituted in a sequence), scored by the surrogate; a change is kept only if it
   lowers the merit, so polishing never makes a design worse by the surrogate's own account.
 - `select_distinct`: rank (predicted goals met first, then merit; for targets and constraints
-  alone, the precisely met designs nearest the training data first) and drop near-duplicates.
+  alone, the precisely met designs nearest the training data first; or flat minima first, see
+  `flat_order`) and drop near-duplicates.
 - `describe`: the table of designs, with each design's sensitivity to a manufacturing tolerance
   (the objective's expected value under Gaussian input noise, and the largest eigenvalue of its
   Hessian with respect to the continuous coordinates) and its distance to the training data.
@@ -122,11 +123,16 @@ def select_distinct(
     min_distance: float,
     tolerance: float | None = None,
     train_X: Tensor | None = None,
+    flat_tie: float | None = None,
 ) -> Tensor:
     """The best `n` designs, no two closer than `min_distance`: predicted goals met first, then merit.
 
     With a `tolerance`, the merit counts the expected objective under that input noise (see
     `expected_objective`) instead of the nominal one: flat optima rank above sharp ones.
+    With a `tolerance` and a `flat_tie` (flatness ranking), the merit is the expected merit
+    under the tolerance, violations included (`expected_merit`: a design whose jittered copies
+    break a constraint is not flat), and designs whose merits lie within `flat_tie` of each other
+    are near-ties broken by the smaller curvature (`flat_order`).
     With `train_X` and goals that are only targets and constraints (nothing to minimize or
     maximize), the designs predicted to meet every goal with `PRECISE_FRACTION` of each target's
     tolerance are equally good by what was asked; among them those nearest the training data
@@ -134,8 +140,11 @@ def select_distinct(
     """
     with torch.no_grad():
         mean, _ = scorer.predict(X)
-        merit = scorer.merit(X)
-        if tolerance is not None:
+        if tolerance is not None and flat_tie is not None:
+            merit = expected_merit(scorer, space, X, tolerance)
+        else:
+            merit = scorer.merit(X)
+        if tolerance is not None and flat_tie is None:
             merit = merit - scorer.terms(X)[0].sum(-1) + expected_objective(scorer, space, X, tolerance)
     unmet = torch.zeros(X.shape[0])
     for g in scorer.goals:
@@ -145,6 +154,8 @@ def select_distinct(
         merit = torch.where(precise, data_distance(space, X, train_X), merit)
         unmet = unmet + (~precise).double() * 0.5  # precise designs before merely met ones
     order = sorted(range(X.shape[0]), key=lambda i: (unmet[i].item(), merit[i].item()))
+    if tolerance is not None and flat_tie:  # a tie of 0 leaves the order as it is
+        order = flat_order(order, unmet, merit, _curvature(scorer, space, X, order, n), flat_tie)
     chosen: list[int] = []
     for i in order:
         if len(chosen) == n:
@@ -152,6 +163,47 @@ def select_distinct(
         if not chosen or design_distance(space, X[i : i + 1], X[chosen]).min() > min_distance:
             chosen.append(i)
     return X[chosen]
+
+
+def flat_order(order: list[int], unmet: Tensor, merit: Tensor, curvature: Tensor, tie: float) -> list[int]:
+    """Reorder designs (given best first by `(unmet, merit)`) so that near-ties go to the flatter one.
+
+    Greedy: the next design is, among the remaining ones with as few goals unmet as the best
+    remaining design and a merit at most `tie` above its merit, the one with the smallest
+    `curvature` (NaN or unknown counts as infinite, so such designs keep their merit order).
+    With `tie = 0` this is the `(unmet, merit)` order itself.
+
+    Args:
+        order: Indices of the designs, sorted by `(unmet, merit)`.
+        unmet: A `S` tensor: goals each design is predicted to miss.
+        merit: A `S` tensor: each design's merit (lower is better), e.g. its `expected_merit`.
+        curvature: A `S` tensor: each design's `hessian_max_eig` (NaN where not computed).
+        tie: Merits closer than this (in outcome scales) count as tied.
+
+    Example:
+        >>> flat_order([0, 1], torch.zeros(2), torch.tensor([0.0, 0.01]), torch.tensor([5.0, 1.0]), 0.05)
+        [1, 0]
+    """
+    flatness = torch.nan_to_num(curvature.double(), nan=float("inf"))
+    remaining, out = list(order), []
+    while remaining:
+        head = remaining[0]
+        group = [i for i in remaining if unmet[i] == unmet[head] and merit[i] <= merit[head] + tie]
+        pick = min(group, key=lambda i: flatness[i].item())  # `min` keeps the first (best merit) of equals
+        remaining.remove(pick)
+        out.append(pick)
+    return out
+
+
+def _curvature(scorer: Scorer, space: SearchSpace, X: Tensor, order: list[int], n: int) -> Tensor:
+    """`hessian_max_eig` of the plain objective (no uncertainty penalty) for the first `4 n` designs of
+    `order` (near-ties beyond them cannot reach the top `n` often enough to pay for Hessians); NaN for the rest."""
+    plain = replace(scorer, kappa=0.0)
+    curvature = torch.full((X.shape[0],), float("nan"), dtype=torch.double)
+    head = order[: 4 * n]
+    curvature[head] = hessian_max_eig(plain, space, X[head])
+    scorer.calls += plain.calls
+    return curvature
 
 
 def trust_ranking(goals: Sequence[Goal]) -> bool:
@@ -220,6 +272,22 @@ def describe(X: Tensor, scorer: Scorer, space: SearchSpace, opts: InverseOptions
 def expected_objective(scorer: Scorer, space: SearchSpace, X: Tensor, tolerance: float) -> Tensor:
     """Mean objective (summed objective terms) of each design under `N(0, tolerance^2)` noise on its
     continuous coordinates (clamped to the box): `S` values, to compare with the nominal objective."""
+    K, S = _SENSITIVITY_SAMPLES, X.shape[0]
+    with torch.no_grad():
+        objectives, _ = scorer.terms(_jittered(space, X, tolerance).reshape(K * S, -1))
+    return objectives.sum(-1).reshape(K, S).mean(0)
+
+
+def expected_merit(scorer: Scorer, space: SearchSpace, X: Tensor, tolerance: float) -> Tensor:
+    """Mean merit (objective plus weighted violations, `Scorer.merit`) of each design under the
+    noise of `expected_objective` (the same draws): `S` values."""
+    K, S = _SENSITIVITY_SAMPLES, X.shape[0]
+    with torch.no_grad():
+        return scorer.merit(_jittered(space, X, tolerance).reshape(K * S, -1)).reshape(K, S).mean(0)
+
+
+def _jittered(space: SearchSpace, X: Tensor, tolerance: float) -> Tensor:
+    """`K x S x d`: `_SENSITIVITY_SAMPLES` copies of `X`, continuous coordinates jittered (seeded) and clamped."""
     box = box_columns(space)
     K, S = _SENSITIVITY_SAMPLES, X.shape[0]
     generator = torch.Generator().manual_seed(0)
@@ -227,9 +295,7 @@ def expected_objective(scorer: Scorer, space: SearchSpace, X: Tensor, tolerance:
     jitter[..., box] = (
         jitter[..., box] + tolerance * torch.randn(K, S, len(box), generator=generator, dtype=X.dtype)
     ).clamp(0.0, 1.0)
-    with torch.no_grad():
-        objectives, _ = scorer.terms(jitter.reshape(K * S, -1))
-    return objectives.sum(-1).reshape(K, S).mean(0)
+    return jitter
 
 
 def hessian_max_eig(scorer: Scorer, space: SearchSpace, X: Tensor, iterations: int = 30) -> Tensor:
