@@ -8,9 +8,12 @@ its fit time measured around `fit` alone. Every number is measured in the run th
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -186,3 +189,74 @@ def format_ensemble_speed(table_df: pd.DataFrame) -> str:
     )
     columns = ["seed", "model", "fit_seconds", "fit_cpu_seconds", "average_precision"]
     return "\n".join([title, table_df[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}")])
+
+
+def _cyclic_step_size(
+    optimizer: torch.optim.Optimizer, lr_schedule: str, steps_per_epoch: int, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The removed `cyclic_lr` option's schedule: `lr / 10` to `lr`, "triangular2", a half-cycle of two epochs."""
+    lr = optimizer.param_groups[0]["lr"]
+    return torch.optim.lr_scheduler.CyclicLR(
+        optimizer, lr / 10, lr, step_size_up=2 * steps_per_epoch, mode="triangular2", cycle_momentum=False
+    )
+
+
+def _removed_option(name: str) -> contextlib.AbstractContextManager:
+    """Training as with a removed option: `"amsgrad"` (AdamW's AMSGrad variant) or `"cyclic"` (the cyclic step size)."""
+    if name == "amsgrad":
+        return mock.patch("torch.optim.AdamW", functools.partial(torch.optim.AdamW, amsgrad=True))
+    if name == "cyclic":
+        return mock.patch("surrogates.ensemble_training._lr_schedule", _cyclic_step_size)
+    return contextlib.nullcontext()
+
+
+def toolkit_row(seed: int = 0) -> dict:
+    """Issue 21 item 8 in one row: the unused training options against the defaults without them.
+
+    `TrainingOptions.amsgrad`, `TrainingOptions.cyclic_lr` and `NetworkSpec.dropout` were removed
+    because none beat the defaults (see `TrainingOptions`); this re-measures the two optimizer
+    options by training with them put back for the run (AMSGrad: `torch.optim.AdamW(...,
+    amsgrad=True)`; the cyclic step size: `CyclicLR`, as the options did). Each setting trains
+    (a) `NeuralClassifierEnsemble(2)` on 4,000 SYNTHETIC protein pairs (`pair_counts`), scored
+    by average precision on 2,000 pairs of another seed, and (b) `NeuralEnsemble(2)` on 1,000
+    rows of the sine wave (`benchmarks.sine_wave`), scored by the RMSE of its mean on 2,000 rows
+    of another seed. One torch thread; about a minute.
+
+    Args:
+        seed: Seed of the data (pairs `2 * seed`, `2 * seed + 1`; sine rows `2 * seed`,
+            `2 * seed + 1`) and of the ensembles.
+
+    Returns:
+        A dict: `item`, `plain` (what the baseline is), `plain_figure` (the defaults' AP and
+        RMSE), `valley_figure` (the same with each removed option) and `seconds` (wall clock).
+    """
+    from benchmarks import sine_wave
+    from surrogates import NeuralEnsemble
+
+    start, threads = time.perf_counter(), torch.get_num_threads()
+    train_df, test_df = make_ppi_pairs(4000, seed=2 * seed), make_ppi_pairs(2000, seed=2 * seed + 1)
+    X, X_test = (torch.tensor(pair_counts(df), dtype=torch.float) for df in (train_df, test_df))
+    y, y_test = (torch.tensor(df["interacts"].to_numpy(), dtype=torch.float) for df in (train_df, test_df))
+    sine, sine_test = sine_wave.generate_dataset(1000, 2 * seed), sine_wave.generate_dataset(2000, 2 * seed + 1)
+    S, S_test = (torch.tensor(df[list(sine_wave.PARAMETERS)].to_numpy()) for df in (sine, sine_test))
+    s, s_test = (torch.tensor(df[list(sine_wave.OUTCOMES)].to_numpy()) for df in (sine, sine_test))
+    figures = {}
+    torch.set_num_threads(1)
+    try:
+        for name in ("defaults", "amsgrad", "cyclic"):
+            with _removed_option(name):
+                clf = NeuralClassifierEnsemble(2, seed=seed).fit(X, y)
+                model = NeuralEnsemble(2, seed=seed).fit(S, s)
+            with torch.no_grad():
+                ap = average_precision_score(y_test.numpy(), clf.predict_proba(X_test).numpy())
+                rmse = float((model.predict(S_test)[0] - s_test).square().mean().sqrt())
+            figures[name] = f"AP {ap:.3f}, sine RMSE {rmse:.4f}"
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "item": "8 unused options",
+        "plain": "defaults without them",
+        "plain_figure": figures["defaults"],
+        "valley_figure": f"AMSGrad: {figures['amsgrad']}; cyclic step size: {figures['cyclic']} (both removed)",
+        "seconds": time.perf_counter() - start,
+    }

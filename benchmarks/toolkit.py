@@ -73,7 +73,7 @@ def step_control_row(seed: int = 0) -> dict:
 
 def toolkit_rows() -> list[Callable[[int], dict | list[dict]]]:
     """The row makers of every item (each benchmark module's `toolkit_row` or `toolkit_rows`)."""
-    from benchmarks import learned_optimizer, toolkit_extra
+    from benchmarks import ensemble, learned_optimizer, toolkit_extra
 
     return [
         learned_optimizer.toolkit_row,
@@ -81,6 +81,7 @@ def toolkit_rows() -> list[Callable[[int], dict | list[dict]]]:
         identifiability_row,
         step_control_row,
         toolkit_extra.toolkit_rows,
+        ensemble.toolkit_row,
     ]
 
 

@@ -302,7 +302,7 @@ def tune_ensemble_ift(
     standardized outcomes, full batch) plus `lambda * sum(term.weight * term value)` on
     `n_collocation` points drawn afresh from the fitted box at each step, as the ensemble trains
     (with one fixed draw the bar's network exploited the quadrature and its error grew tenfold),
-    with the ensemble's gradient clipping per member and its step size (`options.lr`) unless
+    with the ensemble's gradient clipping per member and its step size (`training_options_.lr`) unless
     `inner_lr` is given. The outer loss is the predictive NLL on `X_val, Y_val` (the grid's score
     in `tune_physics_weight`). The hypergradient takes the penalty on one fixed draw of
     `HYPER_POINTS * n_collocation` points (a deterministic function of the weights). With
@@ -366,7 +366,7 @@ def tune_ensemble_ift(
             err = mean.reshape(Y_val.shape) - Y_val.to(mean)
             rmse.append(float(err[~torch.isnan(err)].square().mean().sqrt()))
 
-    options.setdefault("inner_lr", model.options.lr)
+    options.setdefault("inner_lr", model.training_options_.lr)
     result = tune_weight_ift(
         list(net.parameters()),
         data_loss,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, overload
 
@@ -16,11 +17,24 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from data.progress import epoch_bar
-from surrogates.ensemble_training import Forward, LossFn, TrainingOptions, train_members
+from surrogates.ensemble_training import (
+    DEFAULT_LR,
+    PATIENCE_SHARE,
+    Forward,
+    LossFn,
+    TrainingOptions,
+    average_precision,
+    train_members,
+)
 from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_crps, gaussian_nll
 from surrogates.networks import EnsembleNet, NetworkSpec, SequenceBlock, SurrogateNet
 from surrogates.physics import PhysicsTerm, make_grad
 from surrogates.tables import TableCodec, as_outcome_tensor
+
+CLASSIFIER_INPUT_L1 = 1e-3  # a classifier's `TrainingOptions.input_l1` when it is None (see there)
+CLASSIFIER_LR = 3e-3  # a classifier's `TrainingOptions.lr` when it is None
+CLASSIFIER_PATIENCE_SHARE = 0.125  # a classifier's `TrainingOptions.patience_share` when it is None
+MIN_VALIDATION_POSITIVES = 10  # fewer positives per label: a classifier stops on its loss, not on the AP
 
 
 class _Members:
@@ -33,6 +47,7 @@ class _Members:
     options: TrainingOptions
     seed: int
     codec_: TableCodec | None = None  # set by `fit`: how a DataFrame becomes the input tensor
+    training_options_: TrainingOptions  # set by `fit`: `options` with the model's defaults filled in
     _progress: bool = False
 
     def _setup(self, X: Tensor, n_out: int, bounds: Tensor | None) -> None:
@@ -73,10 +88,11 @@ class _Members:
         """Train the members together (or one after another with `batched=False`); set `history_`."""
         splits = [self._split(len(X), k, labels) for k in range(self.n_members)]
         seeds = [self._member_seed(k) for k in range(self.n_members)]
+        options = self.training_options_ = self._resolved_options()
         with torch.enable_grad(), epoch_bar(self._progress, f"training {type(self).__name__}") as on_epoch:
-            if self.options.batched:
+            if options.batched:
                 rows, self.best_epochs_ = train_members(
-                    self.net_, (X, T, w), splits, seeds, loss_fn, self, self.options, None, self._val_loss, on_epoch
+                    self.net_, (X, T, w), splits, seeds, loss_fn, self, options, None, self._val_loss, on_epoch
                 )
             else:
                 rows, self.best_epochs_ = [], []
@@ -89,7 +105,7 @@ class _Members:
                         seeds[k : k + 1],
                         loss_fn,
                         self,
-                        self.options,
+                        options,
                         [k],
                         self._val_loss,
                         on_epoch,
@@ -100,6 +116,18 @@ class _Members:
         self.history_ = pd.DataFrame(rows).sort_values(["member", "epoch"], kind="stable").reset_index(drop=True)
 
     _val_loss: LossFn | None = None  # what early stopping scores with `stop_on="score"` (None: the training loss)
+    # the `TrainingOptions` fields that a model fills in where they are None (see there)
+    _option_defaults: dict[str, float] = {"input_l1": 0.0, "lr": DEFAULT_LR, "patience_share": PATIENCE_SHARE}
+
+    def _resolved_options(self) -> TrainingOptions:
+        """`self.options` with the model's defaults (`_option_defaults`) in place of the fields left None."""
+        options, defaults = self.options, self._option_defaults
+        return dataclasses.replace(
+            options,
+            input_l1=defaults["input_l1"] if options.input_l1 is None else options.input_l1,
+            lr=defaults["lr"] if options.lr is None else options.lr,
+            patience_share=defaults["patience_share"] if options.patience_share is None else options.patience_share,
+        )
 
     def _physics_terms(self) -> Sequence[PhysicsTerm]:
         return ()
@@ -348,9 +376,17 @@ class NeuralEnsemble(_Members, Model):
 class NeuralClassifierEnsemble(_Members):
     """A deep ensemble of binary classifiers trained with a class-weighted (optionally focal) loss.
 
-    Same members and training as `NeuralEnsemble` (one logit per binary outcome). By default
-    classes are weighted in scikit-learn's "balanced" meaning, computed from the training labels,
-    so that a missed rare positive costs as much in total as all the common negatives.
+    Same members and training as `NeuralEnsemble` (one logit per binary outcome), with four
+    defaults of their own: an L1 penalty on the first layer's weights (`TrainingOptions.input_l1`,
+    `CLASSIFIER_INPUT_L1`), so that the members rely on the few inputs that carry the label; a
+    smaller step size (`CLASSIFIER_LR`); a shorter patience on large data sets
+    (`CLASSIFIER_PATIENCE_SHARE`); and early stopping on the validation split's average
+    precision (while it holds at least `MIN_VALIDATION_POSITIVES` positives per label; else on
+    the loss). On 20,000 SYNTHETIC protein pairs (802 count features, 2 % positives) they took
+    the held-out average precision from 0.44 to 0.85-0.88, beside gradient boosting's
+    0.83-0.88 (see `TrainingOptions`). By default classes are weighted in scikit-learn's
+    "balanced" meaning, computed from the training labels, so that a missed rare positive costs
+    as much in total as all the common negatives.
 
     Args:
         n_members: Number of networks.
@@ -366,6 +402,12 @@ class NeuralClassifierEnsemble(_Members):
         >>> clf = NeuralClassifierEnsemble(sequence_blocks=[(0, 40, 20)]).fit(X, y)
         >>> p = clf.predict_proba(X_new)   # `n` probabilities of label 1
     """
+
+    _option_defaults = {
+        "input_l1": CLASSIFIER_INPUT_L1,
+        "lr": CLASSIFIER_LR,
+        "patience_share": CLASSIFIER_PATIENCE_SHARE,
+    }
 
     def __init__(
         self,
@@ -429,6 +471,14 @@ class NeuralClassifierEnsemble(_Members):
 
     def _loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
         return binary_cross_entropy(logits, Y, self.class_weight_, w, self.gamma, self.alpha)
+
+    def _val_loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
+        """Early stopping's score with `stop_on="score"`: minus the average precision (mean over
+        labels) when every label has `MIN_VALIDATION_POSITIVES` positives in the validation rows,
+        else the training loss (the ranking of a handful of positives is too coarse a signal)."""
+        if self.options.stop_on != "score" or Y.nan_to_num().sum(0).min() < MIN_VALIDATION_POSITIVES:
+            return self._loss(logits, Y, w)
+        return torch.tensor(-average_precision(logits, Y))
 
     @overload
     def predict_proba(self, X: Tensor) -> Tensor: ...

@@ -80,7 +80,6 @@ class NetworkSpec:
             outputs through a linear skip connection (so that the model extrapolates like an energy).
         pair_rank: Rank `r` of the letter-pair matrices, `W_c = E B_c E^T` with a letter embedding
             `E` (`A x r`) shared by the channels; 0 for full `A x A` matrices.
-        dropout: Dropout probability before each hidden layer of the MLP head (0: none).
         shared_encoder: Sequence blocks of the same shape share one CNN (a siamese encoder, e.g.
             for the two proteins of a pair): half the weights, and a motif learned in one
             sequence is recognized in the other.
@@ -93,7 +92,6 @@ class NetworkSpec:
     variance_floor: float = 1e-4
     pair_channels: int = 0
     pair_rank: int = 0
-    dropout: float = 0.0
     shared_encoder: bool = False
 
     def __post_init__(self) -> None:
@@ -148,7 +146,7 @@ class SurrogateNet(nn.Module):
         width = len(self.tabular) + (2 * spec.channels + spec.pair_channels) * len(self.blocks)
         layers: list[nn.Module] = []
         for h in spec.hidden:
-            layers += ([nn.Dropout(spec.dropout)] if spec.dropout > 0 else []) + [nn.Linear(width, h), act()]
+            layers += [nn.Linear(width, h), act()]
             width = h
         self.head = nn.Sequential(*layers)
         self.out = nn.Linear(width, n_out)
@@ -327,7 +325,6 @@ class EnsembleNet(nn.Module):
         )
         linears = [i for i, layer in enumerate(first.head) if isinstance(layer, nn.Linear)]
         self.head = nn.ModuleList(GroupedLinear([_as(nn.Linear, m.head[i]) for m in members]) for i in linears)
-        self.dropout = nn.Dropout(first.spec.dropout) if first.spec.dropout > 0 else nn.Identity()
         self.out = GroupedLinear([m.out for m in members])
         self.skip = GroupedLinear([_as(nn.Linear, m.skip) for m in members]) if first.skip is not None else None
 
@@ -366,11 +363,16 @@ class EnsembleNet(nn.Module):
                 features.append(pairwise[-1])
         x = torch.cat(features, dim=-1) if len(features) > 1 else features[0]
         for layer in self.head:
-            x = self.act(layer(self.dropout(x)))
+            x = self.act(layer(x))
         out = self.out(x)
         if self.skip is not None:  # the same features as `SurrogateNet.forward` passes to its skip layer
             out = out + self.skip(torch.cat(pairwise, dim=-1))
         return out
+
+    def first_layer_l1(self) -> Tensor:
+        """Each member's sum of absolute weights of the MLP's first layer (its inputs' weights): `M`."""
+        first = _as(GroupedLinear, self.head[0]) if len(self.head) else self.out
+        return first.weight.abs().sum((1, 2))
 
     def _encode(self, convs: nn.ModuleList, P: Tensor) -> Tensor:
         """Both convolutions of a block for all members: `M x n x L x A` -> `M x n x C x L`."""

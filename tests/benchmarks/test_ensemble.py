@@ -32,3 +32,23 @@ def test_ensemble_speed_reports_every_model_on_the_same_held_out_pairs():
     assert "HistGradientBoostingClassifier" in format_ensemble_speed(table)
     X = pair_counts(make_ppi_pairs(3, seed=0, length=10))
     assert X.shape == (3, 802) and (X[:, :400].sum(1) == 9).all() and (X[:, 800:] == 10).all()
+
+
+def test_toolkit_row_trains_with_each_removed_option_put_back():
+    import torch
+
+    from benchmarks.ensemble import _removed_option
+    from surrogates import NetworkSpec, NeuralEnsemble, TrainingOptions
+
+    with _removed_option("amsgrad"):
+        assert torch.optim.AdamW([torch.zeros(1, requires_grad=True)]).defaults["amsgrad"]
+    assert not torch.optim.AdamW([torch.zeros(1, requires_grad=True)]).defaults["amsgrad"]
+    X = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))
+    opts = TrainingOptions(epochs=6, validation_fraction=0.0)
+    lrs = {}
+    for name in ("defaults", "cyclic"):
+        with _removed_option(name):
+            model = NeuralEnsemble(1, NetworkSpec(hidden=(4,)), opts).fit(X, X.sum(1))
+        lrs[name] = model.history_["lr"].to_numpy()
+    assert (lrs["defaults"][1:] < lrs["defaults"][:-1]).all()  # the cosine decay
+    assert (lrs["cyclic"][1:2] > lrs["cyclic"][:1]).all()  # the cycle's rising half

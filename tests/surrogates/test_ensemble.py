@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from botorch.acquisition import qUpperConfidenceBound
@@ -222,7 +224,7 @@ def test_classifier_early_stopping_on_average_precision():
 @pytest.mark.parametrize(
     "spec, n_blocks",
     [
-        (NetworkSpec(hidden=(8, 8), channels=3, kernel_size=3, shared_encoder=True, dropout=0.1), 2),
+        (NetworkSpec(hidden=(8, 8), channels=3, kernel_size=3, shared_encoder=True), 2),
         (NetworkSpec(hidden=(8,), channels=3, kernel_size=3, pair_channels=2, pair_rank=2), 1),
         (NetworkSpec(hidden=(8,), channels=3, kernel_size=3, pair_channels=2), 2),  # the skip layer sees both blocks
     ],
@@ -254,17 +256,16 @@ def test_ensemble_net_computes_what_each_member_computes(spec, n_blocks):
 
 @pytest.mark.parametrize("kind", ["regression", "classifier"])
 def test_batched_members_match_members_trained_one_after_another(kind):
-    import dataclasses
 
     g = torch.Generator().manual_seed(4)
     X = torch.rand(80, 3, dtype=torch.double, generator=g)
     if kind == "regression":
         y = torch.sin(4 * X[:, 0]) + X[:, 1] + 0.3 * torch.randn(80, generator=g, dtype=torch.double)
-        opts = TrainingOptions(epochs=60, patience=5, lr=3e-2, amsgrad=True, clip_norm=0.5)
+        opts = TrainingOptions(epochs=60, patience=5, lr=3e-2, clip_norm=0.5)
         make = lambda o: NeuralEnsemble(3, TINY, o, physics=[monotonic(1, weight=0.5)], seed=2)  # noqa: E731
     else:
         y = (X[:, 0] + 0.3 * torch.randn(80, generator=g, dtype=torch.double) > 0.8).double()
-        opts = TrainingOptions(epochs=30, patience=3, cyclic_lr=True, stop_on="average_precision")
+        opts = TrainingOptions(epochs=30, patience=3, stop_on="average_precision")
         make = lambda o: NeuralClassifierEnsemble(3, TINY, o, seed=2)  # noqa: E731
     w = torch.rand(80, dtype=torch.double, generator=g) + 0.5
     batched = make(opts).fit(X, y, weights=w)
@@ -307,6 +308,8 @@ def test_step_budget_scales_batch_epochs_and_patience_with_n():
     assert schedule(16000, TrainingOptions(batch_size=64, step_budget=None)) == (64, 300, 30)
     assert schedule(16000, TrainingOptions(batch_size=1000, step_budget=160)) == (1000, 10, 3)
     assert schedule(16000, TrainingOptions(patience=5)) == (160, 60, 5)  # never above `patience`
+    assert schedule(16000, TrainingOptions(patience_share=0.125)) == (160, 60, 8)  # a classifier's default
+    assert schedule(640, TrainingOptions(patience_share=0.125)) == (64, 300, 30)
     X, Y = data(500)
     model = NeuralEnsemble(2, TINY, TrainingOptions(step_budget=35, validation_fraction=0.0)).fit(X, Y)
     assert model.history_.groupby("member")["epoch"].max().tolist() == [4, 4]  # 8 steps per epoch: 5 epochs
@@ -335,10 +338,46 @@ def test_early_stopping_on_the_crps_keeps_fitting_noise_free_data():
 
 def test_cosine_schedule_decays_the_step_size_over_the_epochs():
     X, Y = data(100)
-    opts = TrainingOptions(epochs=20, validation_fraction=0.0)
+    opts = TrainingOptions(epochs=20, lr=1e-2, validation_fraction=0.0)
     lrs = NeuralEnsemble(1, TINY, opts).fit(X, Y).history_["lr"].to_numpy()
     assert lrs[0] < opts.lr and (lrs[1:] <= lrs[:-1]).all() and lrs[-1] == pytest.approx(opts.lr / 100)
     constant = NeuralEnsemble(1, TINY, TrainingOptions(epochs=5, validation_fraction=0.0, lr_schedule="constant"))
     assert (constant.fit(X, Y).history_["lr"] == opts.lr).all()
     with pytest.raises(ValueError, match="lr_schedule"):
         TrainingOptions(lr_schedule="linear")
+
+
+def test_classifier_input_l1_shrinks_the_weights_of_inputs_that_carry_no_signal():
+    from surrogates.ensemble import CLASSIFIER_INPUT_L1, CLASSIFIER_LR
+
+    g = torch.Generator().manual_seed(5)
+    X = torch.rand(100, 12, generator=g, dtype=torch.double)
+    y = ((X[:, 0] > 0.6) & (X[:, 1] > 0.3)).double()  # columns 2-11 are noise
+    opts = TrainingOptions(epochs=60, lr=1e-2, validation_fraction=0.0)
+    weights = {}
+    for l1 in (None, CLASSIFIER_INPUT_L1, 0.0, 0.01):  # None: the classifier's default
+        clf = NeuralClassifierEnsemble(1, TINY, dataclasses.replace(opts, input_l1=l1)).fit(X, y)
+        weights[l1] = clf.net_.head[0].weight[0].detach().abs()  # `d x hidden`: the weights of each input
+    assert torch.equal(weights[None], weights[CLASSIFIER_INPUT_L1]) and CLASSIFIER_INPUT_L1 > 0
+    default = NeuralClassifierEnsemble(1, TINY, TrainingOptions(epochs=20)).fit(X, y).history_["lr"]
+    assert default.iloc[0] == pytest.approx(CLASSIFIER_LR, rel=0.1)  # its own step size, cosine-decayed
+    assert weights[0.01][2:].mean() < 0.25 * weights[0.0][2:].mean()  # the noise columns' weights shrink
+    assert weights[0.01][2:].mean() < 0.25 * weights[0.01][:2].mean()  # far more than the signal's
+    regression = NeuralEnsemble(1, TINY, opts)
+    assert regression._resolved_options().input_l1 == 0.0 and TrainingOptions().input_l1 is None  # regression: none
+
+
+def test_classifier_stops_on_average_precision_when_the_validation_split_has_enough_positives():
+    from surrogates.ensemble import MIN_VALIDATION_POSITIVES
+
+    g = torch.Generator().manual_seed(6)
+    X = torch.rand(400, 2, generator=g, dtype=torch.double)
+    opts = TrainingOptions(epochs=5, patience=5)  # stop_on="score", the default
+    for threshold, expect_ap in ((0.5, True), (0.98, False)):  # 40 / about 2 validation positives
+        y = (X[:, 0] > threshold).double()
+        val_loss = NeuralClassifierEnsemble(1, TINY, opts).fit(X, y).history_["val_loss"]
+        assert (y.sum() * 0.2 >= MIN_VALIDATION_POSITIVES) == expect_ap
+        if expect_ap:  # minus the average precision
+            assert val_loss.between(-1, 0).all() and val_loss.min() < -0.9
+        else:  # the class-weighted cross-entropy
+            assert (val_loss > 0).all()
