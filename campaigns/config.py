@@ -133,6 +133,7 @@ class CampaignConfig(BaseModel):
     safety: list[SafetyLimit] = []
     safety_mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     safety_expander: Literal["goose", "ise"] = "goose"  # safe_set mode: how expanders are ranked (design.safe_set)
+    safety_spread: bool = True  # probabilistic mode: no two designs of a batch on one model error (design.batch_spread)
     surrogate: SurrogateConfig = SurrogateConfig()
     acquisition: AcquisitionConfig = AcquisitionConfig()
 

@@ -14,7 +14,9 @@ The policy, in order:
 3. a candidate pool: the best candidates by acquisition among those meeting the confidence and
    not measured or pending already;
 4. else the batch optimizer (`design.bo.optimize_batch`) under the confidence barrier; optimized
-   designs that fall short or repeat another are replaced by the best confident candidates left;
+   designs that fall short, repeat another, or stake on the same model error as an earlier design
+   of the batch near a limit (`design.batch_spread`, unless `SafetyRule.spread` is off) are
+   replaced by the best confident candidates left that do not;
 5. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
 """
 
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from design.batch_spread import MAX_CORRELATION, spread_admissible, spread_mask
 from design.bo import (
     candidate_pool,
     choose_from_pool,
@@ -64,6 +67,7 @@ class SafetyRule:
     confidence: float = 0.95
     mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     expander: Literal["goose", "ise"] = "goose"  # `safe_set` mode: how expanders are ranked (`design.safe_set`)
+    spread: bool = True  # `probabilistic` mode: spread the batch's designs near a limit (`design.batch_spread`)
 
     def __bool__(self) -> bool:
         return bool(self.limits)
@@ -160,9 +164,24 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         if not keep.all():
             why = f"fell below P(safe) >= {rule.confidence:g} or repeated another" if rule else "repeated"
             notes.append(f"{int((~keep).sum())} optimized design(s) {why}; replaced by the best candidates left.")
-        batch = Batch(X_new[keep], ["optimize"] * int(keep.sum()))
-        if not keep.all():
-            batch = _top_up(acqf, batch, confident_pool(), n, "optimize")
+        spread = keep.clone()
+        spread[keep] = spread_mask(model, X_new[keep], rule.limits if rule.spread else [], outcomes)
+        if not spread.eq(keep).all():
+            notes.append(
+                f"{int((keep & ~spread).sum())} optimized design(s) sat near a safety limit, strongly correlated with "
+                f"another design of the batch (posterior correlation above {MAX_CORRELATION:g}): one model error there "
+                "would break both, so they were replaced by the best candidates left elsewhere."
+            )
+        batch = Batch(X_new[spread], ["optimize"] * int(spread.sum()))
+        if not spread.all():
+            batch = _top_up(
+                acqf,
+                batch,
+                confident_pool(),
+                n,
+                "optimize",
+                (model, rule.limits, outcomes) if rule and rule.spread else None,
+            )
     if len(batch.roles) < n and rule.mode == "safe_set" and len(batch.roles) > 0:
         notes.append(
             f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
@@ -223,10 +242,22 @@ def _small_steps(model, req: BatchRequest, seed: int) -> Tensor:  # noqa: ANN001
     return steps[feasible] if feasible.any() else candidate_pool(space, X_safe, seed=seed)
 
 
-def _top_up(acqf, batch: Batch, eligible: Tensor, n: int, role: str) -> Batch:  # noqa: ANN001
-    """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`."""
+def _top_up(acqf, batch: Batch, eligible: Tensor, n: int, role: str, spread: tuple | None = None) -> Batch:  # noqa: ANN001
+    """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`.
+
+    With `spread = (model, limits, outcomes)` the rows are added one at a time, each among those
+    the spread rule admits beside the batch so far (`design.batch_spread`).
+    """
     need = n - len(batch.roles)
     if need <= 0 or eligible.shape[0] == 0:
+        return batch
+    if spread is not None:
+        for _ in range(need):
+            fresh = eligible[~matches_any(eligible, batch.X)]
+            admitted = fresh[spread_admissible(spread[0], fresh, batch.X, spread[1], spread[2])]
+            if admitted.shape[0] == 0:
+                break
+            batch = _top_up(acqf, batch, admitted, len(batch.roles) + 1, role)
         return batch
     fresh = eligible[~matches_any(eligible, batch.X)]
     base = acqf.X_pending
