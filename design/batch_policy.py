@@ -47,6 +47,8 @@ from design.safe_set import reach_per_input, safe_set, small_steps
 from design.space import SearchSpace
 
 Probabilities = TypeVar("Probabilities", Tensor, np.ndarray)
+SHORTLIST = 32  # spread top-up: the best admitted rows scored again for each later pick
+SCORE_CHUNK = 256  # rows scored by the acquisition at once (bounded memory with thousands of training rows)
 
 
 def meets_confidence(p_safe: Probabilities, confidence: float) -> Probabilities:
@@ -245,19 +247,25 @@ def _small_steps(model, req: BatchRequest, seed: int) -> Tensor:  # noqa: ANN001
 def _top_up(acqf, batch: Batch, eligible: Tensor, n: int, role: str, spread: tuple | None = None) -> Batch:  # noqa: ANN001
     """Add the best rows of `eligible` (by acquisition, the batch so far pending) up to `n`.
 
-    With `spread = (model, limits, outcomes)` the rows are added one at a time, each among those
-    the spread rule admits beside the batch so far (`design.batch_spread`).
+    With `spread = (model, limits, outcomes)` the rows are added one at a time, each the best
+    among those the spread rule admits beside the batch so far (`design.batch_spread`): the
+    acquisition of every row is computed once, and for each later pick only the `SHORTLIST` best
+    admitted rows are scored again with the picks so far pending.
     """
     need = n - len(batch.roles)
     if need <= 0 or eligible.shape[0] == 0:
         return batch
     if spread is not None:
+        fresh = eligible[~matches_any(eligible, batch.X)]
+        order = torch.argsort(_pending_scores(acqf, fresh, batch.X), descending=True)
         for _ in range(need):
-            fresh = eligible[~matches_any(eligible, batch.X)]
-            admitted = fresh[spread_admissible(spread[0], fresh, batch.X, spread[1], spread[2])]
+            ranked = fresh[order]
+            admitted = order[spread_admissible(spread[0], ranked, batch.X, spread[1], spread[2])][:SHORTLIST]
             if admitted.shape[0] == 0:
                 break
-            batch = _top_up(acqf, batch, admitted, len(batch.roles) + 1, role)
+            best = admitted[_pending_scores(acqf, fresh[admitted], batch.X).argmax()]
+            batch = Batch(torch.cat([batch.X, fresh[best].unsqueeze(0)]), batch.roles + [role])
+            order = order[order != best]
         return batch
     fresh = eligible[~matches_any(eligible, batch.X)]
     base = acqf.X_pending
@@ -267,6 +275,17 @@ def _top_up(acqf, batch: Batch, eligible: Tensor, n: int, role: str, spread: tup
     finally:
         acqf.set_X_pending(base)
     return Batch(torch.cat([batch.X, fresh[picks]]), batch.roles + [role] * len(picks))
+
+
+def _pending_scores(acqf, X: Tensor, pending: Tensor) -> Tensor:  # noqa: ANN001
+    """The acquisition of each row of `X` on its own, with `pending` (and what was pending before) as pending."""
+    base = acqf.X_pending
+    acqf.set_X_pending(pending if base is None else torch.cat([base, pending]))
+    try:
+        with torch.no_grad():
+            return torch.cat([acqf(chunk.unsqueeze(1)) for chunk in X.split(SCORE_CHUNK)])
+    finally:
+        acqf.set_X_pending(base)
 
 
 def _closest_to_safe(model, req: BatchRequest, pool: Tensor, batch: Batch, n: int, notes: list[str]) -> Batch:  # noqa: ANN001

@@ -23,6 +23,7 @@ from design.goals import SafetyLimit
 
 NEAR_LIMIT = 0.999  # P(safe) below this: the design's safety depends on the model being right there
 MAX_CORRELATION = 0.5  # most posterior correlation of a safety outcome between two such designs in a batch
+CHUNK = 256  # candidates whose correlations are computed at once
 
 
 def safety_correlation(model, A: Tensor, B: Tensor, limits: list[SafetyLimit], outcomes: list[str]) -> Tensor:  # noqa: ANN001
@@ -30,14 +31,14 @@ def safety_correlation(model, A: Tensor, B: Tensor, limits: list[SafetyLimit], o
     if A.shape[0] == 0 or B.shape[0] == 0:
         return torch.zeros(B.shape[0], A.shape[0], dtype=A.dtype)
     limited = list(dict.fromkeys(outcomes.index(limit.name) for limit in limits))
-    pairs = torch.cat([A.expand(B.shape[0], *A.shape), B.unsqueeze(1)], dim=1)  # len(B) x (len(A) + 1) x d
     worst = torch.full((B.shape[0], A.shape[0]), -1.0, dtype=A.dtype)
     with torch.no_grad():
-        for j in limited:
-            cov = model.posterior(pairs, output_indices=[j]).distribution.covariance_matrix
-            sd = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-24).sqrt()
-            corr = cov[:, -1, :-1] / (sd[:, -1:] * sd[:, :-1])
-            worst = torch.maximum(worst, corr)
+        for rows in torch.arange(B.shape[0]).split(CHUNK):  # bounded memory with thousands of training rows
+            pairs = torch.cat([A.expand(len(rows), *A.shape), B[rows].unsqueeze(1)], dim=1)  # chunk x (|A| + 1) x d
+            for j in limited:
+                cov = model.posterior(pairs, output_indices=[j]).distribution.covariance_matrix
+                sd = cov.diagonal(dim1=-2, dim2=-1).clamp_min(1e-24).sqrt()
+                worst[rows] = torch.maximum(worst[rows], cov[:, -1, :-1] / (sd[:, -1:] * sd[:, :-1]))
     return worst
 
 
