@@ -33,6 +33,6 @@ def test_rows_of_every_maker_are_ordered_by_item_and_formatted(monkeypatch):
     assert results["item"].tolist() == ["4 step control", "7 flat minima", "10 later"]
     assert list(results.columns) == toolkit.COLUMNS
     assert results.loc[1, "valley_figure"] == "seed 5"
-    assert lines == ["many ...", "one ..."]
+    assert lines == ["many ...", "one ..."]  # the function names, or the module of a `toolkit_row(s)`
     text = toolkit.format_toolkit(results)
     assert "flat minima" in text and "1.4" not in text  # seconds are rounded
