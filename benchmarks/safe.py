@@ -180,7 +180,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """
     if results.empty:
         return pd.DataFrame()
-    ok = results[results["error"] == ""]
+    ok = results[results["error"].fillna("") == ""]  # a CSV read back holds NaN for an empty error
     rows = []
     for (problem, method), group in ok.groupby(["problem", "method"], sort=False):
         maximize = get_system(problem).maximize

@@ -123,3 +123,5 @@ def test_score_counts_claimed_safe_proposals_that_broke_a_limit_and_the_best_at_
     assert row["claimed_safe"] == scored["claimed_safe"]
     assert row["claimed_broke_low"] <= row["claimed_broke_share"] <= row["claimed_broke_high"]
     assert row["median_best_safe_at_20"] == best_20
+    saved = pd.DataFrame([{**scored, "problem": "gardner", "method": "valley", "error": np.nan, "gap": 0.1}])
+    assert summarize(saved).iloc[0]["runs"] == 1  # as `pd.read_csv` gives back a run without error
