@@ -42,36 +42,13 @@ def safety_correlation(model, A: Tensor, B: Tensor, limits: list[SafetyLimit], o
     return worst
 
 
-def spread_mask(
-    model,  # noqa: ANN001
-    X: Tensor,
-    limits: list[SafetyLimit],
-    outcomes: list[str],
-    kept: Tensor | None = None,
-) -> Tensor:
-    """Which rows of `X`, taken in order, the rule keeps (a boolean `len(X)` tensor).
-
-    Args:
-        model: The model of the outcomes (P(safe) and the correlations come from its posterior).
-        X: Candidate designs in the order they were chosen.
-        limits, outcomes: The safety limits and the model's output names.
-        kept: Designs already in the batch (chosen before every row of `X`).
-    """
+def spread_mask(model, X: Tensor, limits: list[SafetyLimit], outcomes: list[str]) -> Tensor:  # noqa: ANN001
+    """Which rows of `X`, taken in order, the rule keeps: each one `spread_admissible` beside those kept before."""
     mask = torch.ones(X.shape[0], dtype=torch.bool)
-    if not limits or X.shape[0] == 0:
+    if not limits:
         return mask
-    near: list[Tensor] = []
-    if kept is not None and kept.shape[0]:
-        near = list(kept[probability_safe(model, kept, limits, outcomes) < NEAR_LIMIT])
-    for i, p in enumerate(probability_safe(model, X, limits, outcomes).tolist()):
-        if p >= NEAR_LIMIT:
-            continue
-        if near and bool(
-            (safety_correlation(model, torch.stack(near), X[i : i + 1], limits, outcomes) > MAX_CORRELATION).any()
-        ):
-            mask[i] = False
-            continue
-        near.append(X[i])
+    for i in range(X.shape[0]):
+        mask[i] = bool(spread_admissible(model, X[i : i + 1], X[:i][mask[:i]], limits, outcomes)[0])
     return mask
 
 
