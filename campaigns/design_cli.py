@@ -82,8 +82,9 @@ def design(
     try:
         check_output(output)
         goals = [*(goal or []), *(constraint or [])]
-        settings = {"kappa": kappa, "robust": robust, "tolerance": tolerance, "radius": radius, "optimizer": optimizer}
-        settings["rank_by"] = rank_by
+        settings = dict(
+            kappa=kappa, robust=robust, tolerance=tolerance, radius=radius, optimizer=optimizer, rank_by=rank_by
+        )
         spinner = Console(stderr=True).status("Fitting the campaign model and descending from every start...")
         with nullcontext() if optimizer == "learned" else spinner:  # meta-training draws its own progress bar
             designs_df = run_design(
