@@ -33,6 +33,7 @@ from design.batch_policy import (
     spread_batch,
 )
 from design.bo import rows_of
+from surrogates.kernel_shapes import fixed_kernel_shapes
 
 
 @dataclass
@@ -86,7 +87,8 @@ def make_proposals(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NumericalWarning)  # routine 1e-8 jitter notices
                 request = _request(config, space, X, Y, X_pending, X_pool, feasibility)
-                batch = choose_batch(model, request, n, seed, notes)
+                with fixed_kernel_shapes(model):
+                    batch = choose_batch(model, request, n, seed, notes)
             method = "qLogNEHVI" if len(config.objectives) > 1 else "qLogNEI"
             if config.safety_mode == "safe_set" and config.safety:
                 method += " + safe set"

@@ -17,6 +17,7 @@ from gpytorch.means import Mean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
+from surrogates.kernel_shapes import fixed_kernel_shapes
 from surrogates.noise import TrustWeightedLikelihood
 
 
@@ -134,7 +135,7 @@ def fit_gp(
                     if jitter is None
                     else gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter)
                 )
-                with settings, torch.enable_grad():  # also when called inside `no_grad`
+                with settings, torch.enable_grad(), fixed_kernel_shapes(model):  # also inside `no_grad`
                     fit_gpytorch_mll(mll, optimizer_kwargs=_FIT_OPTIONS)
             if jitter is not None:
                 warnings.warn(f"GP fit needed cholesky jitter {jitter:g}.", SurrogateWarning, stacklevel=2)
