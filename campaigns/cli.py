@@ -262,6 +262,15 @@ def demo(
     batch: int = typer.Option(4, "--batch", help="Experiments per batch."),
     seed: int = typer.Option(0, "--seed"),
     out_dir: Path = typer.Option(Path("valley_demo"), "--out", help="Where the campaign and the plot go."),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Simulate each design of a batch as a Ray task: `auto` (a local Ray cluster) or a cluster's address, "
+        "HOST:6379 or ray://HOST:10001; the same campaign as without. Needs pip install 'valley\\[ray]'.",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", min=1, help="With --ray auto: the local cluster's CPUs (default: this machine's cores)."
+    ),
 ) -> None:
     """Run a simulated nanoparticle campaign (synthetic simulator) and plot its progress.
 
@@ -274,6 +283,10 @@ def demo(
     from campaigns.report import plot_progress
     from campaigns.simulate import run_simulated_campaign, summarize_rounds
     from data import get_system
+    from data.ray_tasks import RayUnavailable
+
+    if ray is None and ray_workers is not None:
+        _fail(ValueError("--ray-workers needs --ray (e.g. --ray auto). Add --ray auto, or drop --ray-workers."))
 
     system = get_system("nanoparticles")
     campaign_dir = out_dir / "campaign"
@@ -296,11 +309,34 @@ def demo(
             )
             progress.advance(task)
 
-        history = run_simulated_campaign(system, campaign_dir, rounds, batch, seed=seed, on_round=report)
+        try:
+            with _ray_demo_session(ray, ray_workers):
+                history = run_simulated_campaign(
+                    system, campaign_dir, rounds, batch, seed=seed, on_round=report, ray=_ray_cluster(ray, ray_workers)
+                )
+        except RayUnavailable as e:
+            _fail(e)
     png = plot_progress(
         history, system.objective, out_dir / "progress.png", system.best_safe_value, (limit["name"], limit["upper"])
     )
     out.print(f"Campaign in {escape(str(campaign_dir))}; progress plot in {escape(str(png))}.")
+
+
+def _ray_cluster(ray: str | None, workers: int | None):
+    """`--ray` and `--ray-workers` as a `data.ray_tasks.RayCluster` (None without `--ray`)."""
+    from data.ray_tasks import RayCluster
+
+    return None if ray is None else RayCluster(ray, workers)
+
+
+def _ray_demo_session(ray: str | None, workers: int | None):
+    """One Ray connection for the whole demo, saying where its tasks run; nothing without `--ray`."""
+    from contextlib import nullcontext
+
+    from data.ray_tasks import ray_session
+
+    cluster = _ray_cluster(ray, workers)
+    return nullcontext() if cluster is None else ray_session(cluster, say=lambda line: err.print(line, markup=False))
 
 
 app.add_typer(benchmarks, name="benchmark")

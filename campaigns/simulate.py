@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pandas as pd
 
 from campaigns.campaign import Campaign
 from data import System
+from data.ray_simulate import simulate_designs
+from data.ray_tasks import RayCluster, ray_session
 from design import Objective, limits_hold
 
 RoundCallback = Callable[[int, pd.DataFrame], None]
@@ -25,6 +28,7 @@ def run_simulated_campaign(
     seed: int = 0,
     initial_df: pd.DataFrame | None = None,
     on_round: RoundCallback | None = None,
+    ray: str | RayCluster | None = None,
 ) -> pd.DataFrame:
     """Run a campaign on `system`'s simulator: an initial design, then `rounds` batches.
 
@@ -41,6 +45,10 @@ def run_simulated_campaign(
         initial_df: Designs to measure first instead of Valley's own initial design (the
             benchmark gives every method the same ones); `n_initial` is then ignored.
         on_round: Called after each round with the round number and the history so far.
+        ray: None simulates each batch here; `"auto"`, a cluster's address or a `RayCluster`
+            simulates each design of a batch as one Ray task (`data.ray_simulate`), with the
+            noise it would get here: the same history for the same seed. One connection (with
+            `"auto"`, one local cluster) serves every batch.
 
     Returns:
         One row per experiment: `round`, `method`, `seconds` (to propose its batch, per design),
@@ -54,30 +62,32 @@ def run_simulated_campaign(
     rng = np.random.default_rng(seed)
     n_initial = n_initial or len(cfg.parameters) + 1
     history: list[pd.DataFrame] = []
-    for r in range(rounds + 1):
-        start = time.perf_counter()
-        claimed = None  # P(safe) that Valley claimed for each design of the batch
-        if r == 0 and initial_df is not None:
-            designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
-        else:
-            proposals = camp.propose(n_initial if r == 0 else batch)
-            designs, method = proposals[cfg.parameter_names].reset_index(drop=True), proposals.attrs["method"]
-            if "meets_confidence" in proposals:
-                claimed = proposals["p_safe"].to_numpy(dtype=float), proposals["meets_confidence"].to_numpy(dtype=bool)
-        seconds = (time.perf_counter() - start) / max(len(designs), 1)
-        measured = system.simulate(designs, rng)
-        camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
-        true = system.simulate(designs, None).add_prefix("true_")
-        rows = designs.join(measured).join(true)
-        rows["p_safe"] = claimed[0] if claimed is not None else np.nan
-        rows["meets_confidence"] = claimed[1] if claimed is not None else False
-        rows.insert(0, "seconds", seconds)
-        rows.insert(0, "method", method)
-        rows.insert(0, "round", r)
-        history.append(rows)
-        scored = _score(pd.concat(history, ignore_index=True), cfg)
-        if on_round is not None:
-            on_round(r, scored)
+    with nullcontext() if ray is None else ray_session(ray):  # one cluster for every batch
+        for r in range(rounds + 1):
+            start = time.perf_counter()
+            claimed = None  # P(safe) that Valley claimed for each design of the batch
+            if r == 0 and initial_df is not None:
+                designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
+            else:
+                proposals = camp.propose(n_initial if r == 0 else batch)
+                designs, method = proposals[cfg.parameter_names].reset_index(drop=True), proposals.attrs["method"]
+                if "meets_confidence" in proposals:
+                    p_safe, meets = proposals["p_safe"], proposals["meets_confidence"]
+                    claimed = p_safe.to_numpy(dtype=float), meets.to_numpy(dtype=bool)
+            seconds = (time.perf_counter() - start) / max(len(designs), 1)
+            measured, true = simulate_designs(system.simulate, designs, [rng, None], ray)
+            camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
+            true = true.add_prefix("true_")
+            rows = designs.join(measured).join(true)
+            rows["p_safe"] = claimed[0] if claimed is not None else np.nan
+            rows["meets_confidence"] = claimed[1] if claimed is not None else False
+            rows.insert(0, "seconds", seconds)
+            rows.insert(0, "method", method)
+            rows.insert(0, "round", r)
+            history.append(rows)
+            scored = _score(pd.concat(history, ignore_index=True), cfg)
+            if on_round is not None:
+                on_round(r, scored)
     return scored
 
 

@@ -17,6 +17,8 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
 from data.progress import epoch_bar
+from data.ray_tasks import RayCluster
+from surrogates.ensemble_ray import train_members_on_ray
 from surrogates.ensemble_training import (
     DEFAULT_LR,
     PATIENCE_SHARE,
@@ -46,6 +48,7 @@ class _Members:
     sequence_blocks: Sequence[SequenceBlock] | None
     options: TrainingOptions
     seed: int
+    ray: str | RayCluster | None = None  # where the members train: here (None) or one Ray task each
     codec_: TableCodec | None = None  # set by `fit`: how a DataFrame becomes the input tensor
     training_options_: TrainingOptions  # set by `fit`: `options` with the model's defaults filled in
     _progress: bool = False
@@ -90,7 +93,10 @@ class _Members:
         seeds = [self._member_seed(k) for k in range(self.n_members)]
         options = self.training_options_ = self._resolved_options()
         with torch.enable_grad(), epoch_bar(self._progress, f"training {type(self).__name__}") as on_epoch:
-            if options.batched:
+            if self.ray is not None:  # one Ray task per member, each trained as `batched=False` trains it
+                losses, data = (loss_fn, self._val_loss), (X, T, w)
+                rows, self.best_epochs_ = train_members_on_ray(self, data, splits, seeds, losses, options, self.ray)
+            elif options.batched:
                 rows, self.best_epochs_ = train_members(
                     self.net_, (X, T, w), splits, seeds, loss_fn, self, options, None, self._val_loss, on_epoch
                 )
@@ -192,6 +198,10 @@ class NeuralEnsemble(_Members, Model):
             block of `X` (see `one_hot`).
         physics: `PhysicsTerm`s added to each member's loss.
         seed: Seed of initialization, splits, shuffling and collocation points.
+        ray: None trains here; `"auto"`, a Ray cluster's address or a `data.ray_tasks.RayCluster`
+            trains each member in its own Ray task (`surrogates.ensemble_ray`): the fit of
+            `TrainingOptions(batched=False)` here, bit for bit (and of the batched fit, for MLP
+            members; sequence CNNs round in another order there).
 
     Example:
         >>> model = NeuralEnsemble(n_members=5).fit(X, Y)
@@ -206,12 +216,14 @@ class NeuralEnsemble(_Members, Model):
         sequence_blocks: Sequence[SequenceBlock] | None = None,
         physics: Sequence[PhysicsTerm] | None = None,
         seed: int = 0,
+        ray: str | RayCluster | None = None,
     ) -> None:
         Model.__init__(self)
         if n_members < 1:
             raise ValueError(f"`n_members` must be >= 1. Got {n_members!r} instead.")
         self.n_members, self.network, self.sequence_blocks = n_members, network, sequence_blocks
         self.options, self.physics, self.seed = training or TrainingOptions(), list(physics or []), seed
+        self.ray = ray
 
     def fit(
         self,
@@ -397,6 +409,7 @@ class NeuralClassifierEnsemble(_Members):
         gamma: Focal-loss focusing parameter (0: plain cross-entropy).
         alpha: Focal-loss weight of the positive class, or None.
         seed: Seed of everything random.
+        ray: Train each member in its own Ray task, as for `NeuralEnsemble`; None trains here.
 
     Example:
         >>> clf = NeuralClassifierEnsemble(sequence_blocks=[(0, 40, 20)]).fit(X, y)
@@ -419,6 +432,7 @@ class NeuralClassifierEnsemble(_Members):
         gamma: float = 0.0,
         alpha: float | None = None,
         seed: int = 0,
+        ray: str | RayCluster | None = None,
     ) -> None:
         if class_weight is not None and not isinstance(class_weight, str) and len(class_weight) != 2:
             raise ValueError(f'`class_weight` must be "balanced", None or two numbers. Got {class_weight!r} instead.')
@@ -432,6 +446,7 @@ class NeuralClassifierEnsemble(_Members):
             alpha,
             seed,
         )
+        self.ray = ray
 
     def fit(
         self,

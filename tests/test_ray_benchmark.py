@@ -1,49 +1,26 @@
 """`valley benchmark safe --ray`: the benchmark's runs as Ray tasks on a real local Ray cluster.
 
-One cluster of 2 CPUs is started for the module and stopped afterwards. Without Ray installed
-these tests skip, saying why; with VALLEY_REQUIRE_RAY=1 (as .ci/run sets) they fail instead.
+They run on the session's local Ray cluster of 2 CPUs (`cluster`, tests/ray_support.py).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from benchmarks.safe import run_benchmark
 from campaigns import Campaign
 from campaigns.cli import app
 from tests.campaigns.test_hardening import one_error_line
+from tests.ray_support import import_ray
 
-REQUIRED = os.environ.get("VALLEY_REQUIRE_RAY") == "1"
 TINY = (["gardner"], ["valley", "random"], 1, 2, 2)  # problems, methods, seeds, rounds, batch
 SCORES = ["problem", "method", "seed", "experiments", "best_safe", "gap", "unsafe_fraction", "proposals"]
 SCORES += ["claimed_safe", "claimed_safe_broke", "best_safe_at_20", "error"]
 CLI_ARGS = ["benchmark", "safe", "--problems", "gardner", "--methods", "random", "--rounds", "1", "--batch", "2"]
-
-
-def _ray():
-    """The `ray` module, or skip (fail with VALLEY_REQUIRE_RAY=1) where it is not installed."""
-    try:
-        import ray
-    except ImportError:
-        if REQUIRED:
-            pytest.fail("VALLEY_REQUIRE_RAY=1 but ray is not installed: pip install -e '.[dev]'")
-        pytest.skip("ray not installed (pip install 'valley[ray]'); VALLEY_REQUIRE_RAY=1 makes this a failure")
-    return ray
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A local Ray cluster of 2 CPUs for this module; `--ray auto` runs on it while it is up."""
-    ray = _ray()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def test_ray_runs_score_and_propose_exactly_as_the_local_runs(cluster, tmp_path):
@@ -100,7 +77,7 @@ def test_ray_missing_is_one_line_saying_how_to_install_it(monkeypatch):
 
 
 def test_a_bad_ray_address_is_one_line_at_once(monkeypatch):
-    ray = _ray()
+    ray = import_ray()
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as a fresh process would be, even beside `cluster`
     malformed = CliRunner().invoke(app, [*CLI_ARGS, "--seeds", "1", "--ray", "head-without-port"])
     one_error_line(malformed, "--ray must be", "head-without-port")
