@@ -19,8 +19,10 @@ from gpytorch.kernels import Kernel
 
 
 @contextmanager
-def fixed_kernel_shapes(*modules: torch.nn.Module) -> Iterator[None]:
-    """Within the block, every kernel of `modules` answers `batch_shape` with its shape at entry.
+def fixed_kernel_shapes(*models: object) -> Iterator[None]:
+    """Within the block, every kernel of `models` answers `batch_shape` with its shape at entry.
+
+    `models` that are not torch modules (a surrogate without kernels) are passed over.
 
     Other kernels (e.g. the copies a fantasy model makes) compute theirs as usual, and once any
     kernel's shape is set inside the block, all of them do again. Not thread-safe: the
@@ -32,6 +34,7 @@ def fixed_kernel_shapes(*modules: torch.nn.Module) -> Iterator[None]:
     """
     original = Kernel.batch_shape
     # the kernel itself is kept beside its shape, so its id cannot be reused by a new kernel within the block
+    modules = [m for m in models if isinstance(m, torch.nn.Module)]
     known = {id(k): (k, k.batch_shape) for m in modules for k in m.modules() if isinstance(k, Kernel)}
 
     def read(kernel: Kernel) -> torch.Size:
