@@ -11,15 +11,19 @@ lab knows one safe design, and `d` random ones. It then picks `batch` rows it ha
 yet, which are measured with the simulator's noise, until it has measured a target or spent
 `budget` experiments. The methods:
 
-- `valley`: a campaign (`Campaign.propose(batch, candidates=the rows not measured)`), with the
-  system's config as it is (safety limits and confidence included);
+- `valley`: a campaign given the whole pool every round (`Campaign.propose(batch, candidates=pool)`,
+  as a lab passes its list to `valley propose --candidates`; the campaign skips the rows it
+  measured), with the system's config as it is (safety limits and confidence included);
+- `valley-0.8`: the same with every limit's confidence 0.8 instead of 0.95: what the confidence costs;
 - `botorch`: plain BoTorch as a user of it would write it, one `SingleTaskGP` per outcome and
   constrained qLogNEI (`benchmarks.baselines.botorch_acquisition`), the batch chosen from the
   rows not measured by `optimize_acqf_discrete` (greedy, each pick pending for the next);
+- `baybe`: a BayBE campaign as its documentation writes one (`pip install -e '.[bench]'`): the
+  pool as a discrete search space (`SubspaceDiscrete.from_dataframe`), the first objective as its
+  single target, its default recommender (a GP and qLogEI over the rows, rows measured already
+  excluded). BayBE takes no limits on outcomes, so its picks ignore the safety limits; the
+  targets are still the best *safe* rows. Without BayBE installed it is skipped, with a line said;
 - `random`: `batch` rows drawn at random from the rows not measured.
-
-BayBE is not installed here, so it has no column (its discrete campaigns are the natural
-anchor: `pip install baybe` and add it beside `botorch` in `RUNNERS`).
 
 Reported per pool and method (`summarize`): the median over seeds of the experiments to a target
 (the initial rows included; a run that found none counts as `budget + 1` and shows as `> budget`
@@ -33,10 +37,12 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -52,7 +58,6 @@ from data import System, get_system, is_safe, sample_designs
 from design.bo import rows_of
 
 POOLS = ("nanoparticles", "gardner", "spring", "pressure_vessel")
-METHODS = ("valley", "botorch", "random")
 POOL_SIZE = 1000
 BUDGET = 30
 BATCH = 4
@@ -94,17 +99,25 @@ def _rows_of(pool_df: pd.DataFrame, chosen_df: pd.DataFrame, names: list[str]) -
 
 
 class _Valley:
-    """A Valley campaign choosing from the rows not measured yet."""
+    """A Valley campaign given the whole pool every round, as a lab passes its list (`valley propose --candidates`).
 
-    def __init__(self, system: System, pool_df: pd.DataFrame, directory: Path, seed: int) -> None:
-        self.camp = Campaign.create(directory, {**system.config, "seed": seed})
+    `confidence` (None: the system's) replaces every safety limit's confidence.
+    """
+
+    def __init__(
+        self, system: System, pool_df: pd.DataFrame, directory: Path, seed: int, confidence: float | None = None
+    ) -> None:
+        config = {**system.config, "seed": seed}
+        if confidence is not None:
+            config["safety"] = [{**limit, "confidence": confidence} for limit in system.config["safety"]]
+        self.camp = Campaign.create(directory, config)
         self.pool_df, self.names = pool_df, self.camp.config.parameter_names
 
     def measured(self, rows: list[int], outcomes_df: pd.DataFrame) -> None:
         self.camp.add_measurements(self.pool_df.loc[rows].join(outcomes_df))
 
     def pick(self, rest: list[int], n: int) -> list[int]:
-        table = self.camp.propose(n, candidates=self.pool_df.loc[rest])
+        table = self.camp.propose(n, candidates=self.pool_df)  # the campaign skips what it measured
         return _rows_of(self.pool_df, table, self.names)
 
 
@@ -147,6 +160,43 @@ class _Random:
         return [int(i) for i in self.rng.choice(rest, size=n, replace=False)]
 
 
+class _BayBE:
+    """A BayBE campaign over the pool's rows: one target (the objective), its default recommender."""
+
+    def __init__(self, system: System, pool_df: pd.DataFrame, directory: Path, seed: int) -> None:
+        from baybe import Campaign as BayBECampaign
+        from baybe.objectives import SingleTargetObjective
+        from baybe.parameters import CategoricalParameter
+        from baybe.searchspace import SearchSpace, SubspaceDiscrete
+        from baybe.targets import NumericalTarget
+
+        params = system.config["parameters"]
+        categorical = [
+            CategoricalParameter(name=p["name"], values=tuple(p["values"]))
+            for p in params
+            if p["type"] == "categorical"
+        ]
+        target = NumericalTarget(system.objective, minimize=not system.maximize)
+        self.camp = BayBECampaign(
+            SearchSpace(discrete=SubspaceDiscrete.from_dataframe(pool_df, parameters=categorical)),
+            SingleTargetObjective(target),
+            allow_recommending_already_measured=False,
+        )
+        self.pool_df, self.names, self.seed, self.round = pool_df, [p["name"] for p in params], seed, 0
+
+    def measured(self, rows: list[int], outcomes_df: pd.DataFrame) -> None:
+        self.camp.add_measurements(self.pool_df.loc[rows].join(outcomes_df[[self.camp.targets[0].name]]))
+
+    def pick(self, rest: list[int], n: int) -> list[int]:
+        from baybe.utils.random import temporary_seed
+
+        self.round += 1
+        with temporary_seed(1000 * self.seed + self.round), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fit and deprecation notices
+            table = self.camp.recommend(n)
+        return _rows_of(self.pool_df, table, self.names)
+
+
 class _Runner(Protocol):
     def measured(self, rows: list[int], outcomes_df: pd.DataFrame) -> None: ...
 
@@ -155,9 +205,13 @@ class _Runner(Protocol):
 
 RUNNERS: dict[str, Callable[[System, pd.DataFrame, Path, int], _Runner]] = {
     "valley": _Valley,
+    "valley-0.8": partial(_Valley, confidence=0.8),  # the price of the confidence: the same campaign at 0.8
     "botorch": _BoTorch,
     "random": _Random,
 }
+HAS_BAYBE = importlib.util.find_spec("baybe") is not None  # an optional benchmark dependency (`.[bench]`)
+if HAS_BAYBE:
+    RUNNERS["baybe"] = _BayBE
 
 
 def run_pool(
@@ -189,6 +243,8 @@ def run_pool(
         start = time.perf_counter()
         picked = runner.pick(rest, min(batch, budget - len(rows)))
         seconds += time.perf_counter() - start
+        if not picked:  # nothing left that the method would propose
+            break
         rows += picked
         runner.measured(picked, system.simulate(pool_df.loc[picked], rng))
     hits = np.flatnonzero(targets[rows])
@@ -214,7 +270,11 @@ def run_pool_benchmark(
     batch: int = BATCH,
     progress: Progress = None,
 ) -> pd.DataFrame:
-    """`run_pool` for every problem, method and seed `0 .. seeds - 1`, one row each."""
+    """`run_pool` for every problem, method and seed `0 .. seeds - 1`, one row each (`baybe`: when installed)."""
+    if "baybe" in methods and not HAS_BAYBE:
+        methods = [m for m in methods if m != "baybe"]
+        if progress is not None:
+            progress("BayBE is not installed (pip install -e '.[bench]'), so it has no row.")
     unknown = [m for m in methods if m not in RUNNERS]
     if unknown:
         raise ValueError(

@@ -99,14 +99,16 @@ def benchmark_pool(
     problems: str = typer.Option(
         "nanoparticles,gardner,spring,pressure_vessel", help="Comma-separated bundled systems, one pool each."
     ),
-    methods: str = typer.Option("valley,botorch,random", help="Comma-separated methods."),
+    methods: str = typer.Option(
+        "valley,valley-0.8,botorch,baybe,random", help="Comma-separated methods (baybe: when installed)."
+    ),
     seeds: int = typer.Option(5, min=1, help="Seeds (pools and starts) per problem."),
     size: int = typer.Option(1000, min=20, help="Rows per pool."),
     budget: int = typer.Option(30, min=2, help="Experiments per run, the initial rows included."),
     batch: int = typer.Option(4, min=1, help="Rows picked per round."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also write every run to this CSV."),
 ) -> None:
-    """Experiments until a top-1 % row of a candidate pool is measured: Valley, plain BoTorch, random (minutes).
+    """Experiments until a top-1 % row of a candidate pool is measured: Valley, plain BoTorch, BayBE, random (minutes).
 
     Example: valley benchmark pool --problems gardner --seeds 2 --size 300
     """
@@ -122,7 +124,6 @@ def benchmark_pool(
         except ValueError as e:
             _fail(e)
     out.print(table_of(summarize(results, budget), f"Pools of {size} rows: experiments to a top-1 % row"))
-    out.print("BayBE has no runner here yet, so it has no row (see benchmarks/pool.py).")
     if output is not None:
         results.to_csv(output, index=False)
         out.print(f"Wrote {escape(str(output))}.")

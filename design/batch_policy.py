@@ -18,6 +18,9 @@ The policy, in order:
    of the batch near a limit (`design.batch_spread`, unless `SafetyRule.spread` is off) are
    replaced by the best confident candidates left that do not;
 5. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
+
+A candidate pool is a lab's list, passed whole every round: on every path its rows measured or
+pending are no choice (with none left, the batch is empty and a note says so).
 """
 
 from __future__ import annotations
@@ -134,10 +137,13 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
     if req.feasibility is not None:
         acqf = FeasibilityWeighted(acqf, req.feasibility.probability)  # type: ignore[attr-defined]
     X_safe = req.X_safe
+    taken = X if req.X_pending is None else torch.cat([X, req.X_pending])  # never propose these again
 
     @cache
     def pool() -> Tensor:  # built only on the paths that need it: with an equality it takes seconds
-        return req.X_pool if req.X_pool is not None else candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
+        if req.X_pool is not None:  # a lab's list, passed whole each round: measured and pending rows are no choice
+            return req.X_pool[~matches_any(req.X_pool, taken)]
+        return candidate_pool(space, X_safe if len(X_safe) else X, seed=seed)
 
     def confident_pool() -> Tensor:
         return pool()[rule.meets(model, pool(), outcomes)]
@@ -145,6 +151,9 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
     if rule:
         acqf = ConfidenceBarrier(acqf, model, rule.limits, outcomes, rule.confidence)
 
+    if req.X_pool is not None and pool().shape[0] == 0:
+        notes.append("every row of the candidates is measured or pending: nothing is left to propose. Add rows.")
+        return Batch(req.X_pool[:0], [])
     if rule and len(X_safe) == 0:
         picks = least_violation_samples(model, pool(), rule.limits, outcomes, n, seed)
         notes.append(
@@ -156,11 +165,8 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         batch = _safe_set_batch(model, req, acqf, pool(), n)
     elif req.X_pool is not None:
         eligible = confident_pool()
-        taken = X if req.X_pending is None else torch.cat([X, req.X_pending])
-        eligible = eligible[~matches_any(eligible, taken)]  # measured or pending: not proposed again
         batch = Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
-        taken = X if req.X_pending is None else torch.cat([X, req.X_pending])  # never propose these again
         X_new = optimize_batch(acqf, space, n, seed, *req.effort, exclude=taken)
         keep = rule.meets(model, X_new, outcomes) & first_of_duplicates(X_new)
         if not keep.all():
@@ -190,7 +196,8 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
             "proposed. Measure these and ask again: the safe set grows with every safe measurement."
         )
     elif len(batch.roles) < n and rule and rule.mode == "safe_set":
-        batch = _closest_to_safe(model, req, _small_steps(model, req, seed), batch, n, notes)
+        steps = pool() if req.X_pool is not None else _small_steps(model, req, seed)  # a pool's rows only
+        batch = _closest_to_safe(model, req, steps, batch, n, notes)
     elif len(batch.roles) < n and rule:
         batch = _closest_to_safe(model, req, pool(), batch, n, notes)
     if len(batch.roles) < n:
@@ -297,7 +304,10 @@ def _closest_to_safe(model, req: BatchRequest, pool: Tensor, batch: Batch, n: in
     top = torch.argsort(p, descending=True)[: 4 * n]
     picks = top[spread_rows(fresh[top], need, batch.X, {})]
     if rule.mode == "safe_set":
-        short, where = "is in the safe set", "a small step from designs measured safe"
+        short, where = (
+            "is in the safe set",
+            "of the candidates" if req.X_pool is not None else "a small step from designs measured safe",
+        )
     else:
         short, where = f"reaches P(safe) >= {rule.confidence:g}", "near the measured ones"
     notes.append(
@@ -312,7 +322,8 @@ def matches_any(A: Tensor, B: Tensor) -> Tensor:
     """Rows of `A` equal (to 1e-9) to some row of `B`."""
     if B.shape[0] == 0:
         return torch.zeros(A.shape[0], dtype=torch.bool)
-    return (torch.cdist(A, B) < 1e-9).any(dim=1)
+    # cdist's matrix-product shortcut (past 25 rows) puts equal rows ~1e-8 apart: a lab's list came back measured
+    return (torch.cdist(A, B, compute_mode="donot_use_mm_for_euclid_dist") < 1e-9).any(dim=1)
 
 
 def first_of_duplicates(X: Tensor) -> Tensor:

@@ -19,13 +19,15 @@ def test_the_targets_are_the_best_safe_rows_of_the_pool():
     assert score[targets].min() >= score[safe & ~targets].max()
 
 
-def test_every_method_picks_distinct_rows_it_has_not_measured(tmp_path):
+def test_every_method_picks_distinct_rows_it_has_not_measured(tmp_path):  # valley is given the whole pool
     system = get_system("gardner")
     pool_df, _, safe = make_pool(system, 80, seed=1)
     rows = initial_rows(safe, 2, seed=1)
     assert safe[rows[0]] and len(set(rows)) == 3
     rest = [i for i in range(80) if i not in rows]
     for method, make in RUNNERS.items():
+        if method in ("valley-0.8", "baybe"):  # valley's class again; BayBE's import alone takes seconds
+            continue
         runner = make(system, pool_df, tmp_path / method, 1)
         runner.measured(rows, system.simulate(pool_df.loc[rows], np.random.default_rng(0)))
         picked = runner.pick(rest, 3)
