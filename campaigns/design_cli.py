@@ -49,11 +49,11 @@ def design(
     ),
     radius: float = typer.Option(0.1, "--radius", help="Largest move from --nudge-from (unit-cube units).", min=0),
     anchor: str = typer.Option(
-        "none",
+        "auto",
         "--anchor",
-        help="'data': start from the measured designs nearest each target and correct them through the "
-        "surrogate's slope (target goals only; see README); 'auto': 'data' when every goal is a target; "
-        "'none' (default): descend from random starts.",
+        help="'auto' (default): when every goal is a target, start from the measured designs nearest each "
+        "target and correct them through the surrogate's slope, descending only the targets none of them meets "
+        "(see README); 'data': anchored designs only (target goals only); 'none': descend from random starts.",
     ),
     optimizer: str = typer.Option(
         "adam",
@@ -69,10 +69,11 @@ def design(
     objectives and safety limits are the goals. The designs are not recorded as proposals. With
     --simulator, a bundled system re-simulates them (noise-free): true outcomes, their errors and
     the goals truly met appear beside the predictions. Constraints hold at the pessimistic bound
-    of the campaign's safety confidence (--confidence to change it). With --anchor data (or auto
-    when every goal is a target), the designs are the measured ones nearest each target, corrected
-    by the surrogate's slope; by default (none) they descend from random starts. With --optimizer
-    learned, a learned optimizer takes the descent's steps (see README, Inverse design).
+    of the campaign's safety confidence (--confidence to change it). When every goal is a target
+    (--anchor auto, the default, or data), the designs are the measured ones nearest each target,
+    corrected by the surrogate's slope; otherwise, or with --anchor none, they descend from random
+    starts. With --optimizer learned, a learned optimizer takes the descent's steps (see README,
+    Inverse design).
 
     Example: valley design runs/bearing -n 8 --goal "friction_coeff=min" --constraint "load_N>=0.8" -o designs.csv
     """
@@ -108,7 +109,7 @@ def run_design(  # noqa: ANN201
     starts: int,
     seed: int,
     simulator: str | None = None,
-    anchor: str | None = None,
+    anchor: str | None = "auto",
     confidence: float | None = None,
     nudge_from: int | None = None,
     settings: dict | None = None,

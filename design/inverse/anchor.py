@@ -15,8 +15,12 @@ it. On an underdetermined problem (fewer outcomes than parameters) each step is 
 that removes the residual's linear part, so designs stay near their anchors.
 
 Ranking: designs whose anchored prediction meets every target within `PRECISE_FRACTION` of its
-tolerance count as equally good and the one that moved least from its anchor comes first (the
-correction is then the most trustworthy); the others follow by anchored residual.
+tolerance count as equally good, and among them the one whose anchor was measured nearest the
+target (in tolerances) comes first: the surrogate's slope then has the least to supply, so an
+error `e` of the slope costs about `e` times that distance. The others follow by anchored residual.
+Ordered by the move from the anchor in design space instead (the earlier rule), the first
+design's re-simulation MSE on the robot arm (default ensemble, 200 targets, seed 0) was 1.3e-6
+against 4.0e-8, one target 2.4e-4 off; on the sine wave 3.0e-10 either way.
 """
 
 from __future__ import annotations
@@ -95,9 +99,9 @@ def run_anchored(
     scorer = Scorer(model, goals, names, outcome_scale(model, X0[:256], len(names)), opts.kappa, opts.confidence)
     X, residual = _gauss_newton(scorer, space, X0, Y0 - values[target], j_of, opts.radius)
     precise = (residual.abs() <= PRECISE_FRACTION * tolerance[target]).all(-1)
-    moved = (X - X0).norm(dim=-1)
+    correction = ((Y0 - values[target]) / tolerance[target]).norm(dim=-1)  # what the slope must supply
     size = (residual / tolerance[target]).norm(dim=-1)
-    key = torch.where(precise, moved - 1e9, size)  # precise first (least moved), then by anchored residual
+    key = torch.where(precise, correction - 1e9, size)  # precise first (smallest correction), then by residual
     keep = feasible_encoded(space, X)
     order = np.lexsort((key.numpy(), target.numpy()))
     order = order[keep.numpy()[order]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pandas as pd
@@ -110,5 +111,44 @@ def test_auto_anchors_target_goals_with_data_and_lets_other_goals_descend():
         starts=32,
         options=auto,
     )
-    default = inverse_design(Biased(), space(), GOALS, n=2, starts=32, options=InverseOptions(train_X=X, train_Y=Y))
-    assert "anchor_row" not in mixed.columns and "anchor_row" not in default.columns  # the default descends
+    default = inverse_design(Biased(), space(), GOALS, n=2, options=InverseOptions(train_X=X, train_Y=Y))
+    assert "anchor_row" not in mixed.columns and "anchor_row" in default.columns  # "auto" is the default
+    descent = inverse_design(Biased(), space(), GOALS, n=2, starts=32, options=InverseOptions(train_X=X, anchor=None))
+    assert "anchor_row" not in descent.columns
+    learned = InverseOptions(train_X=X, train_Y=Y, step_control="pi")  # a descent setting asks for the descent
+    assert "anchor_row" not in inverse_design(Biased(), space(), GOALS, n=1, starts=16, options=learned).columns
+
+
+def exact(X):
+    """y = a + b on the unit square, as an exact surrogate."""
+    Y = X[..., :1] + X[..., 1:2]
+    return SimpleNamespace(mean=Y, variance=torch.zeros_like(Y))
+
+
+def test_auto_descends_the_targets_no_anchored_design_meets():
+    X = 0.25 * torch.rand(100, 2, generator=torch.Generator().manual_seed(2), dtype=torch.double)  # y <= 0.5 only
+    model = SimpleNamespace(num_outputs=1, posterior=exact)
+    targets_df = pd.DataFrame({"y": [0.3, 1.6]})  # 1.6: beyond the anchors' reach (radius 0.1 from y <= 0.5)
+    options = InverseOptions(train_X=X, train_Y=X.sum(-1, keepdim=True))
+    df = inverse_design(model, space(), ["y=target:0±0.01"], n=2, starts=32, options=options, targets=targets_df)
+    assert df["target"].tolist() == [0, 0, 1, 1] and df["rank"].tolist() == [1, 2, 1, 2]
+    assert df["anchor_row"].notna().tolist() == [True, True, False, False]  # target 1 descended
+    assert ((df["a"] + df["b"]) - targets_df["y"].to_numpy()[df["target"]]).abs().max() <= 0.01
+    anchored = inverse_design(
+        model, space(), ["y=target:0±0.01"], n=2, options=replace(options, anchor="data"), targets=targets_df
+    )
+    assert not anchored.loc[anchored["target"] == 1, "all_met"].any()  # anchoring alone cannot reach it
+
+
+def test_the_first_anchored_design_comes_from_the_measured_outcome_nearest_the_target():
+    def curved(X):  # y = a + 4 b^2: steep in b where b is large
+        Y = X[..., :1] + 4 * X[..., 1:2] ** 2
+        return SimpleNamespace(mean=Y, variance=torch.zeros_like(Y))
+
+    model = SimpleNamespace(num_outputs=1, posterior=curved)
+    X = torch.tensor([[0.1, 0.5], [0.5, 0.05]], dtype=torch.double)  # y = 1.1 (steep there), 0.51 (flat)
+    options = InverseOptions(train_X=X, train_Y=curved(X).mean, anchor="data", radius=0.5)
+    df = inverse_design(model, space(), ["y=target:0.7±0.01"], n=2, options=options)
+    assert df["all_met"].all() and df["anchor_row"].tolist() == [1, 0]  # correction 0.19 before 0.4
+    moved = (torch.tensor(df[["a", "b"]].to_numpy()) - X[df["anchor_row"].tolist()]).norm(dim=-1)
+    assert moved[0] > moved[1]  # though it moved farther: the correction, not the move, ranks
