@@ -18,6 +18,7 @@ from torch import Tensor
 
 from data import get_system, hyperelastic, make_ppi_pairs, sample_designs
 from data.ppi import AMINO_ACIDS
+from data.ray_tasks import RayCluster, ray_gather
 from surrogates import (
     EmaxMean,
     NetworkSpec,
@@ -49,27 +50,29 @@ def ppi_features(pairs_df: pd.DataFrame) -> tuple[Tensor, list[tuple[int, int, i
     return torch.cat([a, b], dim=1), [(0, L, len(AMINO_ACIDS)), (L * len(AMINO_ACIDS), L, len(AMINO_ACIDS))]
 
 
-def bench_ppi(seed: int, n_train: int = 10000, n_test: int = 4000, length: int = 20, members: int = 3) -> pd.DataFrame:
+def bench_ppi(
+    seed: int,
+    n_train: int = 10000,
+    n_test: int = 4000,
+    length: int = 20,
+    members: int = 3,
+    ray: str | RayCluster | None = None,
+) -> pd.DataFrame:
     """Average precision and recall at precision 0.5 on held-out SYNTHETIC protein pairs (system 4).
 
     Both ensembles (class-weighted and unweighted) get the same network, a siamese CNN (one encoder
     shared by the two sequences), and the same training: 20 % of the training pairs held out
     (stratified) and early stopping on their average precision. About 200 of the 10,000 training
-    pairs are positives (with 4,000 pairs, about 80, the networks memorized them).
+    pairs are positives (with 4,000 pairs, about 80, the networks memorized them). With `ray`
+    (`"auto"`, an address or a `RayCluster`), the two ensembles train in two Ray tasks: the same
+    scores.
     """
-    train_df = make_ppi_pairs(n_train, seed=2 * seed, length=length)
-    test_df = make_ppi_pairs(n_test, seed=2 * seed + 1, length=length)
-    X_train, blocks = ppi_features(train_df)
-    X_test, _ = ppi_features(test_df)
-    y_train, y_test = train_df["interacts"].to_numpy(), test_df["interacts"].to_numpy()
-    network = NetworkSpec(hidden=(32,), channels=16, shared_encoder=True)
-    training = TrainingOptions(
-        epochs=60, batch_size=64, validation_fraction=0.2, weight_decay=1e-2, patience=10, stop_on="average_precision"
-    )
-    scores = {}
-    for label, weight in (("ensemble, class-weighted", "balanced"), ("ensemble, unweighted", None)):
-        clf = NeuralClassifierEnsemble(members, network, training, blocks, class_weight=weight, seed=seed)
-        scores[label] = clf.fit(X_train, torch.tensor(y_train, dtype=torch.double)).predict_proba(X_test).numpy()
+    X_train, y_train, X_test, y_test, _ = _ppi_data(seed, n_train, n_test, length)
+    weights = {"ensemble, class-weighted": "balanced", "ensemble, unweighted": None}
+    tasks = [(seed, n_train, n_test, length, members, weight) for weight in weights.values()]
+    score = _ppi_ensemble_scores
+    fitted = [score(*task) for task in tasks] if ray is None else ray_gather(score, tasks, ray)
+    scores = dict(zip(weights, fitted, strict=True))
     logistic = LogisticRegression(class_weight="balanced", max_iter=3000).fit(X_train.numpy(), y_train)
     scores["logistic regression, balanced"] = logistic.predict_proba(X_test.numpy())[:, 1]
     return pd.DataFrame(
@@ -84,6 +87,28 @@ def bench_ppi(seed: int, n_train: int = 10000, n_test: int = 4000, length: int =
             for label, s in scores.items()
         ]
     )
+
+
+def _ppi_data(seed: int, n_train: int, n_test: int, length: int) -> tuple:
+    """Training and test features and labels of `bench_ppi`, and the sequence blocks."""
+    train_df = make_ppi_pairs(n_train, seed=2 * seed, length=length)
+    test_df = make_ppi_pairs(n_test, seed=2 * seed + 1, length=length)
+    X_train, blocks = ppi_features(train_df)
+    X_test, _ = ppi_features(test_df)
+    return X_train, train_df["interacts"].to_numpy(), X_test, test_df["interacts"].to_numpy(), blocks
+
+
+def _ppi_ensemble_scores(
+    seed: int, n_train: int, n_test: int, length: int, members: int, class_weight: str | None
+) -> np.ndarray:
+    """The held-out scores of one classifier ensemble of `bench_ppi` (a Ray task's work: it builds its own data)."""
+    X_train, y_train, X_test, _, blocks = _ppi_data(seed, n_train, n_test, length)
+    network = NetworkSpec(hidden=(32,), channels=16, shared_encoder=True)
+    training = TrainingOptions(
+        epochs=60, batch_size=64, validation_fraction=0.2, weight_decay=1e-2, patience=10, stop_on="average_precision"
+    )
+    clf = NeuralClassifierEnsemble(members, network, training, blocks, class_weight=class_weight, seed=seed)
+    return clf.fit(X_train, torch.tensor(y_train, dtype=torch.double)).predict_proba(X_test).numpy()
 
 
 def dem_terms(weight: float) -> list[PhysicsTerm]:
@@ -123,17 +148,25 @@ def fit_bar(n: int, seed: int, weight: float, members: int = 3) -> NeuralEnsembl
     return model.fit(X, Y, bounds=torch.tensor([[0.0], [hyperelastic.LENGTH]]))
 
 
-def bench_physics(seed: int, sizes: Sequence[int] = (10, 30, 100), weight: float = 300.0) -> pd.DataFrame:
-    """Relative L2 error of the displacement field with and without the energy term (system 5)."""
-    x = np.linspace(0.0, hyperelastic.LENGTH, 201)
-    rows = []
-    for n in sizes:
-        for label, w in (("data only", 0.0), ("data + energy (DEM)", weight)):
-            model = fit_bar(n, seed, w)
-            with torch.no_grad():
-                u = model.posterior(torch.as_tensor(x).reshape(-1, 1)).mean.numpy().ravel()
-            rows.append({"seed": seed, "n": n, "model": label, "rel_l2_error": hyperelastic.displacement_error(u, x)})
+def bench_physics(
+    seed: int, sizes: Sequence[int] = (10, 30, 100), weight: float = 300.0, ray: str | RayCluster | None = None
+) -> pd.DataFrame:
+    """Relative L2 error of the displacement field with and without the energy term (system 5).
+
+    With `ray` (`"auto"`, an address or a `RayCluster`), each fit is one Ray task: the same table.
+    """
+    tasks = [(seed, n, label, w) for n in sizes for label, w in (("data only", 0.0), ("data + energy (DEM)", weight))]
+    rows = [_physics_row(*task) for task in tasks] if ray is None else ray_gather(_physics_row, tasks, ray)
     return pd.DataFrame(rows)
+
+
+def _physics_row(seed: int, n: int, label: str, weight: float) -> dict:
+    """One row of `bench_physics`: the bar fitted to `n` measurements with DEM terms of `weight` (0: none)."""
+    x = np.linspace(0.0, hyperelastic.LENGTH, 201)
+    model = fit_bar(n, seed, weight)
+    with torch.no_grad():
+        u = model.posterior(torch.as_tensor(x).reshape(-1, 1)).mean.numpy().ravel()
+    return {"seed": seed, "n": n, "model": label, "rel_l2_error": hyperelastic.displacement_error(u, x)}
 
 
 def encode_nanoparticles(designs_df: pd.DataFrame, config: dict) -> Tensor:
