@@ -163,3 +163,16 @@ def test_design_nudges_from_a_measured_design_and_takes_the_robust_settings(camp
     assert (moved <= 0.05 + 1e-6).all()
     result = CliRunner().invoke(app(), [*args, "999"])
     assert result.exit_code == 1 and "no measurement has id 999" in result.output
+
+
+def test_design_ranks_by_flatness_and_refuses_unknown_settings_in_one_line(campaign_dir, tmp_path):
+    out = tmp_path / "flat.csv"
+    args = ["design", str(campaign_dir), "-n", "2", "--starts", "16", "--rank-by", "flatness", "-o", str(out)]
+    result = CliRunner().invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert len(df) == 2 and list(df["rank"]) == [1, 2] and df["expected_objective"].notna().all()
+    for option, value in (("--rank-by", "sharpness"), ("--optimizer", "sgd")):
+        result = CliRunner().invoke(app(), ["design", str(campaign_dir), option, value])
+        assert result.exit_code == 1 and "error:" in result.output and value in result.output, result.output
+        assert "Traceback" not in result.output
