@@ -6,7 +6,7 @@ Each command imports its benchmark inside the function, so `valley --help` stays
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +160,7 @@ def benchmark_inverse(
     from benchmarks.inverse import run_inverse_benchmark
     from benchmarks.published import PUBLISHED_PROBLEMS
 
-    chosen = problems.split(",")
-    known = ("bearing", "sequences", "robot_arm", *PUBLISHED_PROBLEMS)
-    unknown = sorted(set(chosen) - set(known))
-    if unknown:
-        _fail(ValueError(f"--problems must be among {', '.join(known)}. Got {unknown} instead."))
+    chosen = _choices(problems, "--problems", ("bearing", "sequences", "robot_arm", *PUBLISHED_PROBLEMS))
     frames = []
     if ray is not None:  # each seed a Ray task; a seed Ray lost is said and left out of the means
         tasks = [
@@ -255,9 +251,7 @@ def benchmark_identifiability(
         true_parameters,
     )
 
-    chosen = [s.strip() for s in scenarios.split(",") if s.strip()]
-    if not chosen or set(chosen) - set(SCENARIOS):
-        _fail(ValueError(f"--scenarios must be among {', '.join(SCENARIOS)}. Got {scenarios!r} instead."))
+    chosen = _choices(scenarios, "--scenarios", SCENARIOS)
     try:
         sizes = _sizes(doses, "--doses")
     except ValueError as e:
@@ -296,9 +290,7 @@ def benchmark_step_control(
         _benchmark_training_step_control(seeds)
     if part == "training":
         return
-    chosen = [p.strip() for p in problems.split(",") if p.strip()]
-    if not chosen or set(chosen) - set(PROBLEMS):
-        _fail(ValueError(f"--problems must be among {', '.join(PROBLEMS)}. Got {problems!r} instead."))
+    chosen = _choices(problems, "--problems", PROBLEMS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_step_control_benchmark(
@@ -362,9 +354,7 @@ def benchmark_toolkit_extra(
         "population": (run_population, ["problem", "method"], "Best re-simulated objective, goals met, calls"),
         "levenberg": (run_levenberg, ["method"], "Hill fit, 10,000 noisy points: excess MSE over the optimum"),
     }
-    chosen = [i.strip() for i in items.split(",") if i.strip()]
-    if not chosen or set(chosen) - set(runs):
-        _fail(ValueError(f"--items must be among {', '.join(runs)}. Got {items!r} instead."))
+    chosen = _choices(items, "--items", runs)
     for item in chosen:
         run, by, title = runs[item]
         with warnings.catch_warnings():
@@ -388,9 +378,7 @@ def benchmark_learned_optimizer(
     """
     from benchmarks.learned_optimizer import PROBLEMS, format_table, run_learned_optimizer_benchmark, summarize
 
-    chosen = [p.strip() for p in problems.split(",") if p.strip()]
-    if not chosen or set(chosen) - set(PROBLEMS):
-        _fail(ValueError(f"--problems must be among {', '.join(PROBLEMS)}. Got {problems!r} instead."))
+    chosen = _choices(problems, "--problems", PROBLEMS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_learned_optimizer_benchmark(
@@ -459,10 +447,7 @@ def benchmark_speed(
         nanoparticle_table,
     )
 
-    chosen = [p.strip() for p in parts.split(",") if p.strip()]
-    unknown = sorted(set(chosen) - {"continuous", "nanoparticles", "ensemble"})
-    if unknown:
-        _fail(ValueError(f"--parts must be among continuous, nanoparticles, ensemble. Got {unknown} instead."))
+    chosen = _choices(parts, "--parts", ("continuous", "nanoparticles", "ensemble"))
     try:
         continuous_sizes, nano = _sizes(sizes, "--sizes"), _sizes(nano_sizes, "--nano-sizes")
     except ValueError as e:
@@ -549,6 +534,16 @@ def _on_ray(
     except RayUnavailable as e:
         _fail(e)
     return [results[i] for i in sorted(results)]
+
+
+def _choices(text: str, option: str, allowed: Iterable[str]) -> list[str]:
+    """The comma-separated names of `text`, each one of `allowed`; else one error line naming `option`."""
+    known = list(allowed)
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in known]
+    if not chosen or unknown:
+        _fail(ValueError(f"{option} must be among {', '.join(known)}. Got {text!r} instead."))
+    return chosen
 
 
 def _sizes(text: str, option: str) -> list[int]:
