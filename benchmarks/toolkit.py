@@ -55,7 +55,8 @@ def identifiability_row(seed: int = 0) -> dict:
 def step_control_row(seed: int = 0) -> dict:
     """Item 4: step control against Adam's defaults, in inverse design (robot arm, held-out targets: the
     curvature-safe step) and in training (8 ensemble members on the sine wave: the PI controller)."""
-    from benchmarks.step_control import run_step_control_benchmark, run_training_benchmark
+    from benchmarks.step_control import run_step_control_benchmark
+    from benchmarks.training_step_control import run_training_benchmark
 
     start = time.perf_counter()
     results = run_step_control_benchmark(["robot_arm"], (seed,), targets=2, starts=8, steps=150).set_index("method")

@@ -306,7 +306,7 @@ def benchmark_step_control(
 
 def _benchmark_training_step_control(seeds: int) -> None:
     """The training part of `valley benchmark step-control`."""
-    from benchmarks.step_control import format_training_table, run_training_benchmark, summarize_training
+    from benchmarks.training_step_control import format_training_table, run_training_benchmark, summarize_training
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -112,7 +112,7 @@ class TrainingOptions:
       there, median final CRPS, seconds to the tolerance on 2 shared cores): these defaults 45
       epochs, 100 %, 0.0178, 9.8 s; Adam's textbook step (1e-3, constant) never, 0.113; plain
       gradient descent with the best fixed step of a grid (0.3) never, 0.235, 2 % diverged; a
-      PI controller on each member's AdamW step (`benchmarks.step_control.TrainingStepControl`:
+      PI controller on each member's AdamW step (`benchmarks.training_step_control.TrainingStepControl`:
       the cosine between a member's last move and its next mini-batch gradient steered to 0)
       43 epochs, 98 %, 0.0252, 6.7 s (with a constant schedule 42, 100 %, 0.0213; from `lr`
       1e-3 never, 0.132: a noisy cosine only shrinks a small step further); the curvature-safe
@@ -296,7 +296,7 @@ class MemberSteps:
     `train_members` calls `backward(loss)` in place of `loss.backward()` and `step()` in place
     of `optimizer.step()`; `optimizer` is there for the schedule to drive, and `lr()` is each
     member's step size for the history. It is the one place where a step size per member
-    could enter: `benchmarks.step_control` measures a PI controller and curvature-safe steps
+    could enter: `benchmarks.training_step_control` measures a PI controller and curvature-safe steps
     by putting subclasses here (neither earned an option, see `TrainingOptions`).
 
     Args:

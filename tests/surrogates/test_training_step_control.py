@@ -1,7 +1,7 @@
 """Step-size control in ensemble training: the trainer's `MemberSteps` and the benchmark's controllers per member.
 
 The PI controller and the curvature-safe step were measured and left out of `TrainingOptions`
-(see there); they live in `benchmarks.step_control` and enter the trainer through `MemberSteps`.
+(see there); they live in `benchmarks.training_step_control` and enter the trainer through `MemberSteps`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.step_control import ControlledSteps, TrainingStepControl, controlled
+from benchmarks.training_step_control import ControlledSteps, TrainingStepControl, controlled
 from surrogates import NetworkSpec, NeuralEnsemble, TrainingOptions
 
 
@@ -107,7 +107,7 @@ def test_unknown_controller_is_refused_and_the_trainer_has_no_option_for_them():
 
 
 def test_training_benchmark_scores_every_method_on_a_tiny_problem():
-    from benchmarks.step_control import (
+    from benchmarks.training_step_control import (
         TRAINING_METHODS,
         format_training_table,
         run_training_benchmark,
