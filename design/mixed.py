@@ -19,6 +19,7 @@ import warnings
 
 import torch
 from botorch.acquisition import AcquisitionFunction
+from botorch.exceptions import UnsupportedError
 from botorch.generation.gen import gen_candidates_scipy
 from torch import Tensor
 
@@ -175,18 +176,8 @@ def optimize_mixed(
             starts = _starts(acqf, space, columns, combos, raw_samples, num_restarts, seed + j, X)
             if starts is None:
                 return None
-            # A start whose line search gave up still ends at its best point: botorch's notice (it
-            # forces "always" on it) is recorded here and dropped, not shown.
-            with warnings.catch_warnings(record=True):
-                Z, _ = gen_candidates_scipy(
-                    starts.unsqueeze(1),
-                    projected,
-                    lower_bounds=space.bounds[0],
-                    upper_bounds=space.bounds[1],
-                    options={"maxiter": maxiter},
-                    fixed_features={i: starts[:, i].clone() for i in columns},
-                )
-            X = project(Z.squeeze(1).detach())
+            Z = _descend(projected, starts, columns, space.bounds, maxiter)
+            X = project(Z)
             if project.active:
                 X = project.shrink_into(X, starts)
             with torch.no_grad():
@@ -197,6 +188,34 @@ def optimize_mixed(
     finally:
         acqf.set_X_pending(base_pending)
     return torch.cat(picks)
+
+
+def _descend(acqf: AcquisitionFunction, starts: Tensor, columns: list[int], bounds: Tensor, maxiter: int) -> Tensor:
+    """Each start after batched L-BFGS-B on its continuous columns, its `columns` held at their levels.
+
+    botorch's fast path (one L-BFGS-B per start, run together) takes a level per start. Where it
+    does not run (botorch skips it for SciPy versions it has not tested, such as 1.18) botorch
+    takes one level per run, so the starts are run by combination of levels.
+    """
+
+    def run(X: Tensor, fixed: dict) -> Tensor:
+        # A start whose line search gave up still ends at its best point: botorch's notice (it
+        # forces "always" on it) is recorded here and dropped, not shown.
+        with warnings.catch_warnings(record=True):
+            Z, _ = gen_candidates_scipy(
+                X.unsqueeze(1), acqf, bounds[0], bounds[1], options={"maxiter": maxiter}, fixed_features=fixed
+            )
+        return Z.squeeze(1).detach()
+
+    try:
+        return run(starts, {i: starts[:, i].clone() for i in columns})
+    except UnsupportedError:  # "Batch shaped fixed features are not supported": botorch's slow path
+        Z = starts.clone()
+        levels = starts[:, columns]
+        for combination in levels.unique(dim=0):
+            rows = (levels == combination).all(dim=-1)
+            Z[rows] = run(starts[rows], dict(zip(columns, combination.tolist(), strict=True)))
+        return Z
 
 
 def _starts(

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
+from botorch.generation import gen
 from botorch.optim import optimize_acqf_mixed_alternating
 
 from design import CategoricalParameter, ContinuousParameter, IntegerParameter, SearchSpace
@@ -85,6 +86,16 @@ def test_optimize_mixed_finds_the_constrained_optimum_on_exact_levels():
     assert design["b"] == pytest.approx(3.5, abs=1e-3)
     assert (design["k"], design["c"]) == (4, "v")
     assert space.feasible(space.decode(X)).all()
+
+
+def test_optimize_mixed_finds_the_same_optimum_where_botorchs_fast_path_does_not_run(monkeypatch):
+    # botorch skips its batched L-BFGS-B for SciPy versions it has not tested (1.18 with botorch 0.18.1),
+    # and its other path refuses a level per start: the starts then run by combination of levels
+    monkeypatch.setattr(gen, "get_reasons_against_fast_path", lambda **_: ["SciPy version not tested"])
+    space = mixed_space()
+    design = space.decode(optimize_mixed(Bowl(), space, n=1, seed=0)).iloc[0]
+    assert design["a"] == pytest.approx(4.5, abs=1e-3) and design["b"] == pytest.approx(3.5, abs=1e-3)
+    assert (design["k"], design["c"]) == (4, "v")
 
 
 def test_optimize_mixed_honours_a_constraint_on_an_integer_parameter():
