@@ -20,7 +20,10 @@ to be safe; the other `d` are uniformly random, so some of them break limits. Sc
 - claimed safe, broke: among Valley's proposals after the initial design that claimed
   `p_safe >= confidence` (`meets_confidence`), pooled over seeds, the share whose true outcomes
   broke a limit, with its exact (Clopper-Pearson) 95 % interval. An honest claim keeps this at
-  most `1 - confidence` up to that interval. The baselines claim nothing ("-").
+  most `1 - confidence` up to that interval. The baselines claim nothing ("-");
+- 95 % interval covers: among Valley's proposals after the initial design, pooled over seeds,
+  the share whose noisy measured objective fell inside the predicted `mean +- 1.96 sd` (the sd
+  includes measurement noise), as proposed.
 
 `summarize` takes medians over seeds for the values and gaps, and means for the unsafe fraction
 and the time. This is a benchmark, not a test: a run takes minutes.
@@ -201,6 +204,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                     for k in CHECKPOINTS
                 },
                 **_claims(group),
+                "interval_coverage": _pooled_share(group, "predicted_covered", "predicted"),
             }
         )
     summary = pd.DataFrame(rows)
@@ -233,11 +237,18 @@ def _claims(group: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def _pooled_share(group: pd.DataFrame, hits: str, total: str) -> float:
+    """`sum(hits) / sum(total)` over the runs of `group` (NaN without any, or without the columns)."""
+    if total not in group or group[total].fillna(0).sum() == 0:
+        return np.nan
+    return float(group[hits].fillna(0).sum() / group[total].fillna(0).sum())
+
+
 def format_table(summary: pd.DataFrame) -> Table:
     """A rich table of `summarize`'s output: one line per problem and method ("-": no value)."""
     table = Table(title="Simulated campaigns (true outcomes; medians over seeds)")
     headers = ["problem", "method", "runs", "safe found", "best safe", "gap", "unsafe after init"]
-    headers += [f"best safe @{k}" for k in CHECKPOINTS] + ["claimed safe: broke (95% CI)"]
+    headers += [f"best safe @{k}" for k in CHECKPOINTS] + ["claimed safe: broke (95% CI)", "95% interval covers"]
     headers += ["s / proposal", "gap vs random", "gap vs botorch"]
     for header in headers:
         table.add_column(header, justify="left" if header in ("problem", "method") else "right")
@@ -252,6 +263,7 @@ def format_table(summary: pd.DataFrame) -> Table:
             f"{row.mean_unsafe_fraction:.0%}",
             *[_number(getattr(row, f"median_best_safe_at_{k}", np.nan)) for k in CHECKPOINTS],
             _claimed(row),
+            "-" if row.interval_coverage != row.interval_coverage else f"{row.interval_coverage:.0%}",
             f"{row.mean_seconds_per_proposal:.2f}",
             _ratio(row.gap_vs_random),
             _ratio(row.gap_vs_botorch),
@@ -287,8 +299,20 @@ def score(system: System, trace_df: pd.DataFrame) -> dict[str, float]:
         "proposals": int(after_initial.sum()),
         "claimed_safe": int(claimed.sum()),
         "claimed_safe_broke": int((claimed & ~safe).sum()),
+        **_interval_hits(trace_df, system.objective, after_initial),
         **{f"best_safe_at_{k}": _best_within(system, true_df, safe, after_initial, k) for k in CHECKPOINTS},
     }
+
+
+def _interval_hits(trace_df: pd.DataFrame, objective: str, after_initial: np.ndarray) -> dict[str, int]:
+    """Proposals with a predicted objective (Valley's) and how many measurements fell in its 95 % interval."""
+    if "predicted_mean" not in trace_df:
+        return {"predicted": 0, "predicted_covered": 0}
+    mean, sd = trace_df["predicted_mean"].to_numpy(float), trace_df["predicted_sd"].to_numpy(float)
+    measured = trace_df[objective].to_numpy(float)
+    known = after_initial & np.isfinite(mean) & np.isfinite(sd) & np.isfinite(measured)
+    inside = np.abs(measured - mean) <= 1.959964 * sd
+    return {"predicted": int(known.sum()), "predicted_covered": int((known & inside).sum())}
 
 
 def _best_within(system: System, true_df: pd.DataFrame, safe: np.ndarray, after_initial: np.ndarray, k: int) -> float:

@@ -54,8 +54,9 @@ def run_simulated_campaign(
         One row per experiment: `round`, `method`, `seconds` (to propose its batch, per design),
         the parameters, the measured outcomes, `true_<outcome>` for each, `p_safe` and
         `meets_confidence` as proposed (NaN and False for the given initial designs or without
-        limits), `safe` (true outcomes within every safety limit) and `best_safe` (best true
-        objective among safe experiments so far, NaN until there is one).
+        limits), `predicted_mean` and `predicted_sd` of the first objective as proposed (NaN
+        for the given initial designs), `safe` (true outcomes within every safety limit) and
+        `best_safe` (best true objective among safe experiments so far, NaN until there is one).
     """
     camp = Campaign.create(directory, {**system.config, "seed": seed})
     cfg = camp.config
@@ -66,6 +67,7 @@ def run_simulated_campaign(
         for r in range(rounds + 1):
             start = time.perf_counter()
             claimed = None  # P(safe) that Valley claimed for each design of the batch
+            predicted = None  # the objective's predicted mean and sd at each design of the batch
             if r == 0 and initial_df is not None:
                 designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
             else:
@@ -74,6 +76,9 @@ def run_simulated_campaign(
                 if "meets_confidence" in proposals:
                     p_safe, meets = proposals["p_safe"], proposals["meets_confidence"]
                     claimed = p_safe.to_numpy(dtype=float), meets.to_numpy(dtype=bool)
+                objective = cfg.objectives[0].name
+                if f"{objective}_mean" in proposals and f"{objective}_sd" in proposals:
+                    predicted = proposals[f"{objective}_mean"], proposals[f"{objective}_sd"]
             seconds = (time.perf_counter() - start) / max(len(designs), 1)
             measured, true = simulate_designs(system.simulate, designs, [rng, None], ray)
             camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
@@ -81,6 +86,9 @@ def run_simulated_campaign(
             rows = designs.join(measured).join(true)
             rows["p_safe"] = claimed[0] if claimed is not None else np.nan
             rows["meets_confidence"] = claimed[1] if claimed is not None else False
+            mean, sd = predicted if predicted is not None else (np.nan, np.nan)
+            rows["predicted_mean"] = mean.to_numpy(dtype=float) if isinstance(mean, pd.Series) else mean
+            rows["predicted_sd"] = sd.to_numpy(dtype=float) if isinstance(sd, pd.Series) else sd
             rows.insert(0, "seconds", seconds)
             rows.insert(0, "method", method)
             rows.insert(0, "round", r)

@@ -111,7 +111,16 @@ def test_score_counts_claimed_safe_proposals_that_broke_a_limit_and_the_best_at_
     safe = is_safe(system.simulate(trace_df, None), system.config)
     later = (trace_df["round"] > 0).to_numpy()
     claims = later & (np.arange(len(trace_df)) % 2 == 0)  # pretend every other proposal claimed p_safe >= c
-    scored = score(system, trace_df.assign(meets_confidence=claims))
+    measured = system.simulate(trace_df, np.random.default_rng(2))[system.objective].to_numpy()
+    offsets = np.where(np.arange(len(trace_df)) % 4 == 1, 3.0, 0.5)  # a quarter lie outside +-1.96 sd
+    predicted = np.where(later, measured + offsets, np.nan)
+    scored = score(
+        system,
+        trace_df.assign(
+            meets_confidence=claims, predicted_mean=predicted, predicted_sd=1.0, **{system.objective: measured}
+        ),
+    )
+    assert scored["predicted"] == 44 and scored["predicted_covered"] == int((later & (offsets < 1.96)).sum())
     assert scored["claimed_safe"] == int(claims.sum())
     assert scored["claimed_safe_broke"] == int((claims & ~safe).sum())
     values = system.simulate(trace_df, None)[system.objective].to_numpy()
@@ -123,5 +132,6 @@ def test_score_counts_claimed_safe_proposals_that_broke_a_limit_and_the_best_at_
     assert row["claimed_safe"] == scored["claimed_safe"]
     assert row["claimed_broke_low"] <= row["claimed_broke_share"] <= row["claimed_broke_high"]
     assert row["median_best_safe_at_20"] == best_20
+    assert row["interval_coverage"] == scored["predicted_covered"] / 44
     saved = pd.DataFrame([{**scored, "problem": "gardner", "method": "valley", "error": np.nan, "gap": 0.1}])
     assert summarize(saved).iloc[0]["runs"] == 1  # as `pd.read_csv` gives back a run without error
