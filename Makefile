@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/valley demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15  # the slowest tests, to keep the suite under 5 minutes on 2 cores
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
