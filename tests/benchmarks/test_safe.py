@@ -78,6 +78,7 @@ def test_parallel_runs_score_as_the_serial_ones_in_the_same_order(tmp_path):
     columns = ["problem", "method", "seed", "experiments", "best_safe", "unsafe_fraction", "error"]
     pd.testing.assert_frame_equal(serial[columns], parallel[columns])
     assert len(lines) == 4 and list(parallel["method"]) == ["random", "random", "valley", "valley"]
+    assert list(parallel["predicted"]) == [0, 0, 2, 2]  # Valley's 2 proposals each came with an interval
 
 
 def test_a_resumed_benchmark_keeps_the_saved_runs_and_runs_only_the_rest(tmp_path):
