@@ -53,7 +53,7 @@ from benchmarks.baselines import run_ax, run_botorch, run_random
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 
-AVAILABLE_METHODS = ["valley", "valley-safe-set", "valley-safe-set-ise", "random", "botorch", "ax"]
+AVAILABLE_METHODS = ["valley", "valley-0.8", "valley-safe-set", "valley-safe-set-ise", "random", "botorch", "ax"]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
@@ -357,6 +357,9 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
                     expander = "ise" if method.endswith("-ise") else "goose"
                     mode = {"safety_mode": "safe_set", "safety_expander": expander}
                     system = replace(system, config={**system.config, **mode})
+                if method == "valley-0.8":  # what the confidence costs: every limit at 0.8 instead of 0.95
+                    safety = [{**limit, "confidence": 0.8} for limit in system.config["safety"]]
+                    system = replace(system, config={**system.config, "safety": safety})
                 directory = workdir / f"{problem}-{method}-seed{seed}"
                 trace_df = run_simulated_campaign(system, directory, rounds, batch, initial_df=initial_df, seed=seed)
             else:
