@@ -50,6 +50,7 @@ from rich.table import Table
 from scipy.stats import binomtest
 
 from benchmarks.baselines import run_ax, run_botorch, run_random
+from campaigns.claims_report import Z95
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 
@@ -311,7 +312,7 @@ def _interval_hits(trace_df: pd.DataFrame, objective: str, after_initial: np.nda
     mean, sd = trace_df["predicted_mean"].to_numpy(float), trace_df["predicted_sd"].to_numpy(float)
     measured = trace_df[objective].to_numpy(float)
     known = after_initial & np.isfinite(mean) & np.isfinite(sd) & np.isfinite(measured)
-    inside = np.abs(measured - mean) <= 1.959964 * sd
+    inside = np.abs(measured - mean) <= Z95 * sd
     return {"predicted": int(known.sum()), "predicted_covered": int((known & inside).sum())}
 
 

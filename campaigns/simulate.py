@@ -67,7 +67,7 @@ def run_simulated_campaign(
         for r in range(rounds + 1):
             start = time.perf_counter()
             claimed = None  # P(safe) that Valley claimed for each design of the batch
-            predicted = None  # the objective's predicted mean and sd at each design of the batch
+            predicted = (np.nan, np.nan)  # the objective's predicted mean and sd at each design of the batch
             if r == 0 and initial_df is not None:
                 designs, method = initial_df[cfg.parameter_names].reset_index(drop=True), "given"
             else:
@@ -78,7 +78,10 @@ def run_simulated_campaign(
                     claimed = p_safe.to_numpy(dtype=float), meets.to_numpy(dtype=bool)
                 objective = cfg.objectives[0].name
                 if f"{objective}_mean" in proposals and f"{objective}_sd" in proposals:
-                    predicted = proposals[f"{objective}_mean"], proposals[f"{objective}_sd"]
+                    predicted = (
+                        proposals[f"{objective}_mean"].to_numpy(float),
+                        proposals[f"{objective}_sd"].to_numpy(float),
+                    )
             seconds = (time.perf_counter() - start) / max(len(designs), 1)
             measured, true = simulate_designs(system.simulate, designs, [rng, None], ray)
             camp.add_measurements(designs.join(measured), source=f"simulated round {r}")
@@ -86,9 +89,7 @@ def run_simulated_campaign(
             rows = designs.join(measured).join(true)
             rows["p_safe"] = claimed[0] if claimed is not None else np.nan
             rows["meets_confidence"] = claimed[1] if claimed is not None else False
-            mean, sd = predicted if predicted is not None else (np.nan, np.nan)
-            rows["predicted_mean"] = mean.to_numpy(dtype=float) if isinstance(mean, pd.Series) else mean
-            rows["predicted_sd"] = sd.to_numpy(dtype=float) if isinstance(sd, pd.Series) else sd
+            rows["predicted_mean"], rows["predicted_sd"] = predicted
             rows.insert(0, "seconds", seconds)
             rows.insert(0, "method", method)
             rows.insert(0, "round", r)
