@@ -64,8 +64,33 @@ class PolytopeProjection:
         return bool(self.rows)
 
     def __call__(self, X: Tensor) -> Tensor:
+        """The projection of every row of `X`; rows already feasible are returned as they are.
+
+        A feasible row is its own projection (and the projection's Jacobian there is the
+        identity), so only the rows outside go through Dykstra's steps. Most optimizer steps
+        stay inside, and the steps' small tensor operations, forward and backward, were a
+        sixth of the acquisition's time on the nanoparticle config.
+        """
         if not self.rows:
             return X
+        outside = ~self.contains(X)
+        if not bool(outside.any()):
+            return X
+        if bool(outside.all()):
+            return self._dykstra(X)
+        projected = X.clone()
+        projected[outside] = self._dykstra(X[outside])
+        return projected
+
+    def contains(self, X: Tensor) -> Tensor:
+        """Which rows of `X` (any `batch x d` shape) meet every constraint and the box, exactly."""
+        inside = ((X >= self.lower.to(X)) & (X <= self.upper.to(X))).all(dim=-1)
+        for g, h, equality in self.rows:
+            value = (X * g.to(X)).sum(-1)
+            inside &= (value == h) if equality else (value >= h)
+        return inside
+
+    def _dykstra(self, X: Tensor) -> Tensor:
         free = self.free.to(X)
         fixed = X * (1.0 - free)
         targets = []

@@ -57,6 +57,18 @@ def test_projection_passes_gradients_along_the_active_face():
     assert torch.allclose(X.grad[0, :2], torch.tensor([0.5, -0.5], dtype=torch.double), atol=1e-3)
 
 
+def test_projection_leaves_feasible_rows_and_their_gradients_alone():
+    project = PolytopeProjection(mixed_space(), free=[0, 1])
+    X = torch.tensor([[0.2, 0.3, 0.0, 1.0], [0.7, 0.5, 0.0, 0.0]], dtype=torch.double, requires_grad=True)
+    assert project.contains(X).tolist() == [True, False]
+    P = project(X)
+    P[:, 0].sum().backward()
+    assert torch.equal(P[0], X[0].detach())  # the feasible row is not moved, not even by rounding
+    assert torch.allclose(P[1, :2].sum(), torch.tensor(0.8, dtype=torch.double), atol=1e-6)  # the other is projected
+    assert torch.allclose(X.grad[0], torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.double))
+    assert torch.allclose(X.grad[1, :2], torch.tensor([0.5, -0.5], dtype=torch.double), atol=1e-3)
+
+
 def test_shrink_into_makes_every_row_exactly_feasible():
     space = mixed_space()
     project = PolytopeProjection(space, free=[0, 1])
