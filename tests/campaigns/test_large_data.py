@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 
 from campaigns.config import load_config
-from campaigns.large_data import gp_rows, hyperparameter_rows
+from campaigns.large_data import HYPER_ROWS, gp_rows, hyperparameter_rows
 from campaigns.propose import make_proposals
 from tests.campaigns.test_propose import PARAMS, SMALL, assert_valid, measure
 
@@ -37,8 +37,8 @@ def test_gp_rows_centre_on_safe_rows_and_skip_failed_ones():
 
 
 def test_small_campaigns_keep_every_row():
-    assert hyperparameter_rows(300) is None
-    assert len(hyperparameter_rows(301, max_rows=300)) == 300
+    assert hyperparameter_rows(HYPER_ROWS) is None
+    assert len(hyperparameter_rows(HYPER_ROWS + 1)) == HYPER_ROWS
     X = torch.rand(50, 2, dtype=torch.double)
     assert np.array_equal(gp_rows(X, np.zeros(50), np.ones(50, dtype=bool), max_rows=50), np.arange(50))
 
@@ -51,8 +51,8 @@ def test_a_3000_row_campaign_proposes_valid_safe_flagged_designs():
     measured["y"] += 0.01 * rng.standard_normal(len(measured))
     cfg = load_config(SMALL)
     proposal = make_proposals(cfg, measured, measured.iloc[:0][PARAMS], 3, seed=0)
-    assert any("3000 measurements: the GPs learn from 1000" in note for note in proposal.notes)
-    assert any("fitted to 300 of the 1000 rows" in note for note in proposal.notes)
+    assert any("3000 measurements: the GPs learn from 500" in note for note in proposal.notes)
+    assert any("fitted to 200 of the 500 rows" in note for note in proposal.notes)
     table = proposal.table
     assert_valid(table, 3)
     assert table["meets_confidence"].all() and (table["p_safe"] >= 0.9).all()
