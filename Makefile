@@ -12,6 +12,11 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch lies on this disk; a bare `torch` requirement would pull a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# botorch compiles its fused qLogEHVI kernel (several objectives) on first use, about 30 s once per
+	# machine; here, that wait is not in a user's first proposal nor in the test suite. Optional: without
+	# a compiler botorch falls back to Python.
+	@echo "Compiling botorch's fused qLogEHVI kernel (once per machine, about 30 s)"
+	-$(BIN)/python -W ignore -c "from botorch.acquisition.multi_objective.logei import _try_load_fused_kernel as load; load()"
 	touch $(STAMP)
 
 install: $(STAMP)
