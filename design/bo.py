@@ -12,6 +12,7 @@ from botorch.acquisition.cached_cholesky import supports_cache_root
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
+from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed_alternating
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
@@ -100,7 +101,8 @@ def make_acquisition(
         constraints=constraint_functions(safety, outcomes) or None,
         X_pending=X_pending,
         prune_baseline=True,
-        cache_root=supports_cache_root(model),  # the baseline's Cholesky is reused: 10-20 % faster on mixed GPs
+        # The baseline's Cholesky is reused (10-20 % faster on the mixed GPs); not for the ensemble.
+        cache_root=isinstance(model, Model) and supports_cache_root(model),
     )
     if len(objectives) == 1:
         score = objective_function(objectives[0], outcomes)
