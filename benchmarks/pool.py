@@ -107,10 +107,9 @@ class _Valley:
     def __init__(
         self, system: System, pool_df: pd.DataFrame, directory: Path, seed: int, confidence: float | None = None
     ) -> None:
-        config = {**system.config, "seed": seed}
         if confidence is not None:
-            config["safety"] = [{**limit, "confidence": confidence} for limit in system.config["safety"]]
-        self.camp = Campaign.create(directory, config)
+            system = system.at_confidence(confidence)
+        self.camp = Campaign.create(directory, {**system.config, "seed": seed})
         self.pool_df, self.names = pool_df, self.camp.config.parameter_names
 
     def measured(self, rows: list[int], outcomes_df: pd.DataFrame) -> None:

@@ -359,8 +359,7 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
                     mode = {"safety_mode": "safe_set", "safety_expander": expander}
                     system = replace(system, config={**system.config, **mode})
                 if method == "valley-0.8":  # what the confidence costs: every limit at 0.8 instead of 0.95
-                    safety = [{**limit, "confidence": 0.8} for limit in system.config["safety"]]
-                    system = replace(system, config={**system.config, "safety": safety})
+                    system = system.at_confidence(0.8)
                 directory = workdir / f"{problem}-{method}-seed{seed}"
                 trace_df = run_simulated_campaign(system, directory, rounds, batch, initial_df=initial_df, seed=seed)
             else:

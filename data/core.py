@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,11 @@ class System:
     def maximize(self) -> bool:
         """Whether the objective is maximized (else minimized)."""
         return self.config["objectives"][0]["goal"] == "maximize"
+
+    def at_confidence(self, confidence: float) -> System:
+        """The same system with every safety limit's confidence set to `confidence`."""
+        safety = [{**limit, "confidence": confidence} for limit in self.config.get("safety", [])]
+        return replace(self, config={**self.config, "safety": safety})
 
 
 def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -76,8 +76,6 @@ class PolytopeProjection:
         outside = ~self.contains(X)
         if not bool(outside.any()):
             return X
-        if bool(outside.all()):
-            return self._dykstra(X)
         projected = X.clone()
         projected[outside] = self._dykstra(X[outside])
         return projected

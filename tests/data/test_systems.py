@@ -96,3 +96,11 @@ def test_data_imports_nothing_from_the_packages_above_it():
                 continue
             for module in modules:
                 assert module.split(".")[0] not in {"design", "surrogates", "campaigns"}, path
+
+
+def test_at_confidence_changes_every_limit_and_leaves_the_system_alone():
+    system = get_system("three_bar_truss")
+    relaxed = system.at_confidence(0.8)
+    assert [limit["confidence"] for limit in relaxed.config["safety"]] == [0.8] * len(system.config["safety"])
+    assert [limit["name"] for limit in relaxed.config["safety"]] == [limit["name"] for limit in system.config["safety"]]
+    assert all(limit.get("confidence") != 0.8 for limit in system.config["safety"])  # the original is untouched
