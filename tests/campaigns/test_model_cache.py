@@ -16,12 +16,12 @@ from tests.campaigns.test_propose import SMALL, initial_designs, measure, new_ca
 
 @pytest.fixture
 def fits(monkeypatch):
-    """Counts the optimizer runs of GP fits (one per outcome GP fitted)."""
+    """Counts the outcome GPs fitted (a batched fit of `m` outcomes counts `m`)."""
     calls = []
     real = surrogates.gp.fit_gpytorch_mll
 
     def counted(mll, **kwargs):
-        calls.append(mll)
+        calls.extend([mll] * mll.model.num_outputs)
         return real(mll, **kwargs)
 
     monkeypatch.setattr(surrogates.gp, "fit_gpytorch_mll", counted)

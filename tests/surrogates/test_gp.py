@@ -8,6 +8,7 @@ import pytest
 import torch
 from botorch.models import MixedSingleTaskGP, ModelListGP
 
+import surrogates.gp
 from surrogates import Surrogate, SurrogateWarning, fit_gp, fit_outcome_models
 
 OFFSETS = torch.tensor([0.0, 1.0, -1.0], dtype=torch.double)
@@ -94,6 +95,29 @@ def test_fit_outcome_models_trains_each_outcome_on_its_own_rows():
     assert posterior.mean.shape == (10, 2)
     assert torch.isfinite(posterior.mean).all()
     assert abs(float(posterior.mean[1, 0]) - float(X[1].sum())) < 0.1  # predicted where it was not measured
+
+
+@pytest.mark.parametrize("cat_dims", [None, [1]])
+def test_outcomes_on_the_same_rows_are_fitted_together_as_separate_fits_would_be(cat_dims, monkeypatch):
+    X = mixed_data(30, seed=5)
+    Y = torch.stack([mixed(X), torch.cos(4 * X[:, 0]) - OFFSETS[X[:, 1].long()]], dim=-1)
+    noise = [0.05, 0.05]  # known noise: a well-posed fit, so both ways reach the same optimum
+    runs = []
+    real = surrogates.gp.fit_gpytorch_mll
+    monkeypatch.setattr(surrogates.gp, "fit_gpytorch_mll", lambda mll, **kw: runs.append(mll) or real(mll, **kw))
+    together = fit_outcome_models(X, Y, cat_dims, noise)
+    assert len(runs) == 1  # one optimizer run for both
+    apart = [fit_outcome_models(X, Y[:, j : j + 1], cat_dims, noise[j : j + 1]) for j in range(2)]
+    X_test = mixed_data(20, seed=6)
+    with torch.no_grad():
+        both = together.posterior(X_test)
+        for j, alone in enumerate(apart):
+            one = alone.posterior(X_test)
+            assert torch.allclose(both.mean[:, j], one.mean[:, 0], atol=1e-4)
+            assert torch.allclose(both.variance[:, j], one.variance[:, 0], rtol=1e-3)
+    if cat_dims is None:  # each outcome keeps lengthscales of its own
+        first, second = (m.covar_module.lengthscale for m in together.models)
+        assert not torch.allclose(first, second, rtol=0.1)
 
 
 def test_posterior_is_differentiable_in_x():
