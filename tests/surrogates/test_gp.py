@@ -120,6 +120,26 @@ def test_outcomes_on_the_same_rows_are_fitted_together_as_separate_fits_would_be
         assert not torch.allclose(first, second, rtol=0.1)
 
 
+def test_a_batched_fit_that_fails_gives_way_to_one_fit_per_outcome(monkeypatch):
+    X = mixed_data(20, seed=7)
+    Y = torch.stack([mixed(X), X[:, 0] ** 2], dim=-1)
+    real = surrogates.gp.fit_gpytorch_mll
+
+    def fails_when_batched(mll, **kwargs):
+        if mll.model.num_outputs > 1:
+            raise RuntimeError("not positive definite")
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(surrogates.gp, "fit_gpytorch_mll", fails_when_batched)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SurrogateWarning)  # the batched fit's fallback is not reported either
+        model = fit_outcome_models(X, Y)
+    alone = fit_outcome_models(X, Y[:, 1:])  # one outcome: no batched fit
+    X_test = mixed_data(20, seed=8)
+    with torch.no_grad():  # fitted as it would be alone, not left at the prior
+        assert torch.allclose(model.posterior(X_test).mean[:, 1], alone.posterior(X_test).mean[:, 0])
+
+
 def test_posterior_is_differentiable_in_x():
     X = torch.rand(8, 2, dtype=torch.double, generator=torch.Generator().manual_seed(4))
     model = fit_outcome_models(X, torch.stack([torch.sin(3 * X[:, 0]), X[:, 1] ** 2], dim=-1))
