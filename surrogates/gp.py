@@ -213,7 +213,8 @@ def fit_outcome_models(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SurrogateWarning)
             batched = fit_gp(X, Y, cat_dims, yvar)
-        if not caught:  # else each outcome is fitted alone, and only the one that needs it falls back
+        # a fallback (jitter, prior) is left to the fits of single outcomes, so only the one that needs it falls back
+        if not any(issubclass(w.category, SurrogateWarning) for w in caught):
             params = dict(batched.named_parameters())
             starts, refit = [{name: p[j].detach() for name, p in params.items()} for j in range(Y.shape[-1])], False
     models = []
