@@ -198,32 +198,40 @@ def fit_outcome_models(
     Returns:
         A `ModelListGP` with `m` outputs, in the column order of `Y`.
     """
-    sds = [None] * Y.shape[-1] if noise_sd is None else list(noise_sd)
-    together = (
-        starts is None
-        and Y.shape[-1] > 1
-        and not bool(torch.isnan(Y).any())
-        and (mean_modules is None or all(mean is None for mean in mean_modules))
-        and weights is None
-        and len({sd is None for sd in sds}) == 1
-    )
-    if together:  # one batched fit: the same optimizer steps at about 3/4 of the time (nanoparticles, 200 rows)
-        given = [sd**2 for sd in sds if sd is not None]
-        yvar = torch.tensor(given, dtype=X.dtype).expand_as(Y) if given else None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SurrogateWarning)
-            batched = fit_gp(X, Y, cat_dims, yvar)
-        # a fallback (jitter, prior) is left to the fits of single outcomes, so only the one that needs it falls back
-        if not any(issubclass(w.category, SurrogateWarning) for w in caught):
-            params = dict(batched.named_parameters())
-            starts, refit = [{name: p[j].detach() for name, p in params.items()} for j in range(Y.shape[-1])], False
+    sds: list[float | None] = [None] * Y.shape[-1] if noise_sd is None else list(noise_sd)
+    plain = (mean_modules is None or all(mean is None for mean in mean_modules)) and weights is None
+    if starts is None and plain and Y.shape[-1] > 1 and not bool(torch.isnan(Y).any()):
+        starts = _batched_starts(X, Y, cat_dims, sds)
+        refit = starts is None  # the batched fit's hyperparameters are taken as they are
     models = []
     for j in range(Y.shape[-1]):
         seen = ~torch.isnan(Y[:, j])
-        sd = None if noise_sd is None else noise_sd[j]
-        yvar = None if sd is None else torch.full((int(seen.sum()),), sd**2, dtype=X.dtype)
+        yvar = None if (sd := sds[j]) is None else torch.full((int(seen.sum()),), sd**2, dtype=X.dtype)
         mean = None if mean_modules is None else mean_modules[j]
         w = None if weights is None else (weights if weights.dim() == 1 else weights[:, j])[seen]
         start = None if starts is None else starts[j]
         models.append(fit_gp(X[seen], Y[seen, j], cat_dims, yvar, mean, w, start, refit))
     return ModelListGP(*models)
+
+
+def _batched_starts(
+    X: Tensor, Y: Tensor, cat_dims: list[int] | None, sds: Sequence[float | None]
+) -> list[dict[str, Tensor]] | None:
+    """Each column's hyperparameters from one batched fit of all columns of `Y`; None if that cannot stand.
+
+    The fit takes the same optimizer steps at about 3/4 of the time of one fit per column (the
+    nanoparticle config at 200 rows). None when the noise is known for some columns only, or when
+    the fit needed a fallback (jitter, prior): then each column is fitted alone, so that only the
+    one that needs it falls back.
+    """
+    if len({sd is None for sd in sds}) > 1:
+        return None
+    given = [sd**2 for sd in sds if sd is not None]
+    yvar = torch.tensor(given, dtype=X.dtype).expand_as(Y) if given else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SurrogateWarning)
+        batched = fit_gp(X, Y, cat_dims, yvar)
+    if any(issubclass(w.category, SurrogateWarning) for w in caught):
+        return None
+    params = dict(batched.named_parameters())
+    return [{name: p[j].detach() for name, p in params.items()} for j in range(Y.shape[-1])]
