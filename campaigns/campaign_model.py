@@ -42,6 +42,7 @@ from design.safe_set import REACH
 from design.warp import OutcomeWarp
 from surrogates import FeasibilityModel, SurrogateWarning
 from surrogates.calibration import calibrate, claims_factor, inflate
+from surrogates.extrapolation import shorten_lengthscales
 from surrogates.protocol import Surrogate
 
 FAILED = "failed"  # optional column: a run that failed (its outcomes, if any, are ignored)
@@ -308,6 +309,14 @@ def fit_regression_model(
         )
         return model
     limited = list(dict.fromkeys(outcomes.index(limit.name) for limit in config.safety))
+    cautious = [j for j in limited if outcomes[j] not in constant] if config.safety_extrapolation == "cautious" else []
+    for j in cautious:  # a constant outcome gets the prior `_span_gap` gives it instead
+        shortened = shorten_lengthscales(model.models[j])  # type: ignore[arg-type]  # a ModelListGP's GPs
+        if shortened < 1.0:
+            notes.append(
+                f"safety_extrapolation cautious: the lengthscales of {outcomes[j]!r} were taken {shortened:.2g}x as "
+                "long as fitted, the shortest its data do not rule out."
+            )
     # In both modes the amplitude learnt from few points is taken at its 95 % upper bound
     # (`amplitude_factor`): in probabilistic mode, without it, the first two batches' claims at
     # p_safe >= 0.95 broke limits 21-25 % of the time on the spring and the pressure vessel.

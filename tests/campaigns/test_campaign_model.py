@@ -145,3 +145,20 @@ def test_claims_that_failed_widen_the_safety_model_and_are_recorded_with_the_pro
     assert sd_widened[0, 1] > 1.2 * sd_plain[0, 1]  # the plain fit is widened too (few points), less
     table = make_proposals(cfg, df, df.iloc[:0], 2, seed=0, claims_df=claims).table
     assert np.allclose(table["stress_widened"], widened.widened["stress"])
+
+
+def test_cautious_extrapolation_widens_the_safety_model_away_from_the_data_only():
+    df = _wide_rows(48, seed=4)
+    df = df[(df["x1"] < 0.5) & (df["x2"] < 0.5)]  # 14 designs in one corner of the square
+    fitted = fit_campaign_model(CampaignConfig.model_validate(WIDE), df)
+    cautious = fit_campaign_model(CampaignConfig.model_validate({**WIDE, "safety_extrapolation": "cautious"}), df)
+    assert any("safety_extrapolation cautious" in note for note in cautious.notes)
+    assert not any("safety_extrapolation" in note for note in fitted.notes)
+    beyond = torch.tensor([[0.6, 0.6]], dtype=torch.double)  # a step beyond the measured corner
+    assert cautious.predict(beyond)[1][0, 1] > 1.2 * fitted.predict(beyond)[1][0, 1]
+    near = torch.tensor(df[["x1", "x2"]].to_numpy()[:3], dtype=torch.double)
+    mean_fitted, sd_fitted = fitted.predict(near)
+    mean_cautious, sd_cautious = cautious.predict(near)
+    assert torch.allclose(mean_cautious[:, 1], mean_fitted[:, 1], atol=0.02)  # at the data, the data hold
+    assert torch.allclose(sd_cautious[:, 1], sd_fitted[:, 1], atol=0.02)
+    assert torch.equal(mean_cautious[:, 0], mean_fitted[:, 0])  # the objective's model is not touched
