@@ -54,7 +54,17 @@ from campaigns.claims_report import Z95
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 
-AVAILABLE_METHODS = ["valley", "valley-0.8", "valley-safe-set", "valley-safe-set-ise", "random", "botorch", "ax"]
+AVAILABLE_METHODS = [
+    "valley",
+    "valley-0.8",
+    "valley-cautious",
+    "valley-safe-set",
+    "valley-safe-set-ise",
+    "valley-safe-set-cautious",
+    "random",
+    "botorch",
+    "ax",
+]
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
@@ -354,12 +364,7 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # botorch's fit and optimizer warnings would bury the table
             if method.startswith("valley"):
-                if method.startswith("valley-safe-set"):  # -ise: expanders by information (design.ise)
-                    expander = "ise" if method.endswith("-ise") else "goose"
-                    mode = {"safety_mode": "safe_set", "safety_expander": expander}
-                    system = replace(system, config={**system.config, **mode})
-                if method == "valley-0.8":  # what the confidence costs: every limit at 0.8 instead of 0.95
-                    system = system.at_confidence(0.8)
+                system = valley_system(system, method)
                 directory = workdir / f"{problem}-{method}-seed{seed}"
                 trace_df = run_simulated_campaign(system, directory, rounds, batch, initial_df=initial_df, seed=seed)
             else:
@@ -372,6 +377,17 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
         row["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
     row["wall_seconds"] = time.perf_counter() - start
     return row
+
+
+def valley_system(system: System, method: str) -> System:
+    """`system` with the config a Valley method name asks for (see `AVAILABLE_METHODS`)."""
+    config = dict(system.config)
+    if method.startswith("valley-safe-set"):  # -ise: expanders by information (design.ise)
+        config.update(safety_mode="safe_set", safety_expander="ise" if method.endswith("-ise") else "goose")
+    if method.endswith("-cautious"):  # the shortest plausible lengthscales for safety GPs (surrogates.extrapolation)
+        config["safety_extrapolation"] = "cautious"
+    system = replace(system, config=config)
+    return system.at_confidence(0.8) if method == "valley-0.8" else system  # what the confidence costs
 
 
 def _check(problems: list[str], methods: list[str], workdir: Path) -> None:

@@ -27,8 +27,9 @@ def benchmark_safe(
     problems: str = typer.Option("nanoparticles,gardner,spring", help="Comma-separated bundled systems."),
     methods: str = typer.Option(
         "valley,valley-safe-set,random,botorch,ax",
-        help="Comma-separated methods, among valley, valley-0.8 (every limit at confidence 0.8), "
-        "valley-safe-set, valley-safe-set-ise, random, botorch, ax.",
+        help="Comma-separated methods, among valley, valley-0.8 (every limit at confidence 0.8), valley-cautious "
+        "(safety_extrapolation: cautious), valley-safe-set, valley-safe-set-ise, valley-safe-set-cautious, random, "
+        "botorch, ax.",
     ),
     seeds: int = typer.Option(3, help="Seeds per problem and method."),
     rounds: int = typer.Option(5, help="Batches after the initial design."),

@@ -271,12 +271,16 @@ def demo(
     ray_workers: int | None = typer.Option(
         None, "--ray-workers", min=1, help="With --ray auto: the local cluster's CPUs (default: this machine's cores)."
     ),
+    cautious: bool = typer.Option(
+        False, "--cautious", help="Run the campaign with safety_extrapolation: cautious (see the README)."
+    ),
 ) -> None:
     """Run a simulated nanoparticle campaign (synthetic simulator) and plot its progress.
 
     Example: valley demo --rounds 5
     """
     import shutil
+    from dataclasses import replace
 
     from rich.progress import Progress
 
@@ -289,6 +293,8 @@ def demo(
         _fail(ValueError("--ray-workers needs --ray (e.g. --ray auto). Add --ray auto, or drop --ray-workers."))
 
     system = get_system("nanoparticles")
+    if cautious:
+        system = replace(system, config={**system.config, "safety_extrapolation": "cautious"})
     campaign_dir = out_dir / "campaign"
     if campaign_dir.exists():
         shutil.rmtree(campaign_dir)  # the demo's own previous run

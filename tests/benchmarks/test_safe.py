@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.baselines import run_random
-from benchmarks.safe import initial_designs, score, summarize
+from benchmarks.safe import AVAILABLE_METHODS, initial_designs, score, summarize, valley_system
 from campaigns.config import load_config
 from data import get_system, is_safe, list_systems
 
@@ -136,3 +136,18 @@ def test_score_counts_claimed_safe_proposals_that_broke_a_limit_and_the_best_at_
     assert row["interval_coverage"] == scored["predicted_covered"] / 44
     saved = pd.DataFrame([{**scored, "problem": "gardner", "method": "valley", "error": np.nan, "gap": 0.1}])
     assert summarize(saved).iloc[0]["runs"] == 1  # as `pd.read_csv` gives back a run without error
+
+
+def test_valley_method_names_set_the_config_they_name():
+    system = get_system("spring")
+    configs = {method: valley_system(system, method).config for method in AVAILABLE_METHODS if "valley" in method}
+    assert configs["valley"] == system.config
+    assert configs["valley-cautious"] == {**system.config, "safety_extrapolation": "cautious"}
+    assert configs["valley-safe-set-cautious"]["safety_mode"] == "safe_set"
+    assert configs["valley-safe-set-cautious"]["safety_expander"] == "goose"
+    assert configs["valley-safe-set-cautious"]["safety_extrapolation"] == "cautious"
+    assert configs["valley-safe-set-ise"]["safety_expander"] == "ise"
+    assert "safety_extrapolation" not in configs["valley-safe-set-ise"]
+    assert {limit["confidence"] for limit in configs["valley-0.8"]["safety"]} == {0.8}
+    for config in configs.values():
+        load_config(config)  # every one is a valid campaign config

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from campaigns.campaign import Campaign
 from campaigns.cli import app
 
 CONFIG = {
@@ -248,3 +249,11 @@ def test_an_output_in_a_missing_folder_is_refused_before_anything_is_recorded(ca
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "does not exist. Create it first" in result.stderr
     assert (camp_dir / "campaign.db").read_bytes() == before  # no batch recorded
+
+
+def test_demo_can_run_its_campaign_with_cautious_extrapolation(tmp_path):
+    result = invoke("demo", "--rounds", "0", "--out", tmp_path, "--cautious")
+    assert result.exit_code == 0, result.output
+    assert Campaign.open(tmp_path / "campaign").config.safety_extrapolation == "cautious"
+    assert invoke("demo", "--rounds", "0", "--out", tmp_path).exit_code == 0  # the default run replaces it
+    assert Campaign.open(tmp_path / "campaign").config.safety_extrapolation == "fitted"
