@@ -10,8 +10,8 @@ designs. Shorter lengthscales, which the same data barely tell apart from the fi
 that far from the data the outcome may be anything its prior allows.
 
 `shorten_lengthscales` walks a common factor `s` on every continuous lengthscale down from 1
-(refitting the other hyperparameters at each step: a profile likelihood) and keeps the
-smallest `s` whose negative log marginal likelihood is within `DROP` of the fit, the 95 %
+(refitting the other hyperparameters at each step: a profile likelihood) and keeps the smallest
+`s` whose negative log marginal likelihood is within `PROFILE_DROP` (1.92) of the fit, the 95 %
 profile-likelihood interval of `s`. The model then holds the shortest lengthscales that the
 data are consistent with, in the spirit of robust uncertainty bounds over a set of plausible
 hyperparameters (Fiedler, Scherer and Trimpe, AAAI 2021; Capone et al., 2022). Near the data
@@ -28,18 +28,17 @@ from botorch.models.gpytorch import GPyTorchModel
 from botorch.optim.fit import fit_gpytorch_mll_scipy
 from gpytorch.kernels import MaternKernel, RBFKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from scipy.stats import chi2
 from torch import Tensor
 
 from surrogates.kernel_shapes import fixed_kernel_shapes
+from surrogates.profile_likelihood import PROFILE_DROP
 
-DROP = float(chi2.ppf(0.95, 1)) / 2  # 1.92: the 95 % profile-likelihood drop of one parameter
 STEP = 0.8  # each step shortens every lengthscale by this factor
 MAX_STEPS = 12  # 0.8^12 = 0.07: no shorter than this
 REFIT_ITERATIONS = 20  # L-BFGS-B steps refitting the other hyperparameters at each step
 
 
-def shorten_lengthscales(gp: GPyTorchModel, drop: float = DROP) -> float:
+def shorten_lengthscales(gp: GPyTorchModel, drop: float = PROFILE_DROP) -> float:
     """Shorten every continuous lengthscale of `gp` by the smallest plausible common factor, in place; return it.
 
     Args:

@@ -8,7 +8,8 @@ import torch
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from surrogates import fit_outcome_models
-from surrogates.extrapolation import DROP, _neg_log_likelihood, shorten_lengthscales
+from surrogates.extrapolation import _neg_log_likelihood, shorten_lengthscales
+from surrogates.profile_likelihood import PROFILE_DROP
 
 
 def _gp(X: torch.Tensor, y: torch.Tensor):
@@ -29,7 +30,7 @@ def test_a_few_smooth_points_leave_room_for_shorter_lengthscales_and_wider_inter
     assert factor < 1.0
     assert math.isclose(gp.covar_module.lengthscale.item(), lengthscale * factor, rel_tol=1e-6)
     shortened_nll = _neg_log_likelihood(ExactMarginalLogLikelihood(gp.likelihood, gp))
-    assert fitted_nll <= shortened_nll <= fitted_nll + DROP + 1e-9  # within the 95 % profile interval
+    assert fitted_nll <= shortened_nll <= fitted_nll + PROFILE_DROP + 1e-9  # within the 95 % profile interval
     sd_far_now, sd_near_now = (gp.posterior(x).variance.sqrt().item() for x in (far, near))
     assert sd_far_now > 1.5 * sd_far  # the extrapolation is less sure
     assert sd_near_now < 0.3 * sd_far_now  # the measured stretch stays known
