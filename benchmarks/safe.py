@@ -40,7 +40,6 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -381,12 +380,12 @@ def _run_one(problem: str, method: str, seed: int, rounds: int, batch: int, work
 
 def valley_system(system: System, method: str) -> System:
     """`system` with the config a Valley method name asks for (see `AVAILABLE_METHODS`)."""
-    config = dict(system.config)
     if method.startswith("valley-safe-set"):  # -ise: expanders by information (design.ise)
-        config.update(safety_mode="safe_set", safety_expander="ise" if method.endswith("-ise") else "goose")
+        system = system.with_config(
+            safety_mode="safe_set", safety_expander="ise" if method.endswith("-ise") else "goose"
+        )
     if method.endswith("-cautious"):  # the shortest plausible lengthscales for safety GPs (surrogates.extrapolation)
-        config["safety_extrapolation"] = "cautious"
-    system = replace(system, config=config)
+        system = system.with_config(safety_extrapolation="cautious")
     return system.at_confidence(0.8) if method == "valley-0.8" else system  # what the confidence costs
 
 

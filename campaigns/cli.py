@@ -280,7 +280,6 @@ def demo(
     Example: valley demo --rounds 5
     """
     import shutil
-    from dataclasses import replace
 
     from rich.progress import Progress
 
@@ -294,7 +293,7 @@ def demo(
 
     system = get_system("nanoparticles")
     if cautious:
-        system = replace(system, config={**system.config, "safety_extrapolation": "cautious"})
+        system = system.with_config(safety_extrapolation="cautious")
     campaign_dir = out_dir / "campaign"
     if campaign_dir.exists():
         shutil.rmtree(campaign_dir)  # the demo's own previous run

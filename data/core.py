@@ -58,8 +58,11 @@ class System:
 
     def at_confidence(self, confidence: float) -> System:
         """The same system with every safety limit's confidence set to `confidence`."""
-        safety = [{**limit, "confidence": confidence} for limit in self.config.get("safety", [])]
-        return replace(self, config={**self.config, "safety": safety})
+        return self.with_config(safety=[{**limit, "confidence": confidence} for limit in self.config.get("safety", [])])
+
+    def with_config(self, **changes: Any) -> System:
+        """The same system with these top-level config entries set (e.g. `safety_mode="safe_set"`)."""
+        return replace(self, config={**self.config, **changes})
 
 
 def parameter_arrays(designs_df: pd.DataFrame, config: dict[str, Any]) -> dict[str, np.ndarray]:
