@@ -104,7 +104,11 @@ def test_design_uses_surrogates_only_through_the_protocol(module):
 @pytest.mark.parametrize("module", modules("campaigns"))
 def test_campaigns_reach_benchmarks_only_from_inside_the_benchmark_commands(module):
     late = ours(imported(module), "benchmarks")
-    if module == "campaigns.bench_cli":  # the `valley benchmark` commands
+    if module in (
+        "campaigns.bench_cli",
+        "campaigns.bench_toolkit_cli",
+        "campaigns.bench_options",
+    ):  # `valley benchmark`
         assert late, "the `valley benchmark` commands call into benchmarks/"
         assert not ours(imported(module, at_import=True), "benchmarks"), f"{module} imports benchmarks at import"
     else:
