@@ -25,9 +25,21 @@ class SurrogateWarning(UserWarning):
     """A fit that needed a fallback; the message says what was done instead."""
 
 
-# The mixed kernel's likelihood is flat in some directions; past ~200 L-BFGS steps the fit
-# only creeps (seen: 500 steps, 4 s, for 20 rows) without changing predictions.
-_FIT_OPTIONS = {"options": {"maxiter": 200}}
+# L-BFGS-B steps per fit. The mixed kernel's likelihood is flat in some directions, so its fits
+# seldom converge: they stop at the limit. Past ~200 steps a fit only creeps (seen: 500 steps, 4 s,
+# for 20 rows) without changing predictions. From `FEW_ROWS` rows on, 100 steps predict as well as
+# 200 at half the time (nanoparticle config, 2,000 held-out designs; at 200 rows, seeds 0-7:
+# RMSE 0.311 / 0.034 against 0.309 / 0.035 for the objective / the safety outcome, 95 % coverage
+# 91 / 97 % with either, 2.4 s instead of 4.6 s for the two GPs; level at 60 and 100 rows too, seeds
+# 0-3); at 30 rows 200 steps cut the safety outcome's RMSE by 5 %. Hartmann-6's GPs converge sooner.
+FIT_STEPS = 100
+FEW_ROWS_FIT_STEPS = 200
+FEW_ROWS = 50
+
+
+def fit_steps(n: int) -> int:
+    """L-BFGS-B steps for fitting a GP's hyperparameters to `n` rows."""
+    return FEW_ROWS_FIT_STEPS if n < FEW_ROWS else FIT_STEPS
 
 
 _matern52 = partial(get_covar_module_with_dim_scaled_prior, use_rbf_kernel=False)
@@ -141,7 +153,7 @@ def fit_gp(
                     else gpytorch.settings.cholesky_jitter(float_value=jitter, double_value=jitter)
                 )
                 with settings, torch.enable_grad(), fixed_kernel_shapes(model):  # also inside `no_grad`
-                    fit_gpytorch_mll(mll, optimizer_kwargs=_FIT_OPTIONS)
+                    fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": fit_steps(len(X))}})
             if jitter is not None:
                 warnings.warn(f"GP fit needed cholesky jitter {jitter:g}.", SurrogateWarning, stacklevel=2)
             break
