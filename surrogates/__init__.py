@@ -2,7 +2,8 @@
 
 from surrogates.classifier import FeasibilityModel
 from surrogates.diagnostics import calibration_verdict, cross_validate, fit_predict_ensemble, fit_predict_gp
-from surrogates.ensemble import NeuralClassifierEnsemble, NeuralEnsemble
+from surrogates.ensemble import NeuralEnsemble
+from surrogates.ensemble_classifier import NeuralClassifierEnsemble
 from surrogates.ensemble_training import TrainingOptions
 from surrogates.gp import SurrogateWarning, fit_gp, fit_outcome_models
 from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_nll, weighted_mse

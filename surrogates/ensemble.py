@@ -1,177 +1,31 @@
-"""Deep ensembles: M networks that predict a mean and a variance, as a botorch `Model`; and a classifier twin."""
+"""Deep ensembles: M networks that predict a mean and a variance, as a botorch `Model`."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, overload
 
-import numpy as np
 import pandas as pd
 import torch
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from linear_operator.operators import DiagLinearOperator
-from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 
-from data.progress import epoch_bar
 from data.ray_tasks import RayCluster
-from surrogates.ensemble_ray import train_members_on_ray
+from surrogates.ensemble_members import EnsembleMembers, check_rows
 from surrogates.ensemble_training import (
-    DEFAULT_LR,
-    PATIENCE_SHARE,
     Forward,
-    LossFn,
     TrainingOptions,
-    average_precision,
-    train_members,
 )
-from surrogates.losses import balanced_class_weights, binary_cross_entropy, gaussian_crps, gaussian_nll
-from surrogates.networks import EnsembleNet, NetworkSpec, SequenceBlock, SurrogateNet
+from surrogates.losses import gaussian_crps, gaussian_nll
+from surrogates.networks import NetworkSpec, SequenceBlock
 from surrogates.physics import PhysicsTerm, make_grad
 from surrogates.tables import TableCodec, as_outcome_tensor
 
-CLASSIFIER_INPUT_L1 = 1e-3  # a classifier's `TrainingOptions.input_l1` when it is None (see there)
-CLASSIFIER_LR = 3e-3  # a classifier's `TrainingOptions.lr` when it is None
-CLASSIFIER_PATIENCE_SHARE = 0.125  # a classifier's `TrainingOptions.patience_share` when it is None
-MIN_VALIDATION_POSITIVES = 10  # fewer positives per label: a classifier stops on its loss, not on the AP
 
-
-class _Members:
-    """What the regression and classification ensembles share: setup, splitting and training."""
-
-    # set by the subclasses' constructors
-    n_members: int
-    network: NetworkSpec | None
-    sequence_blocks: Sequence[SequenceBlock] | None
-    options: TrainingOptions
-    seed: int
-    ray: str | RayCluster | None = None  # where the members train: here (None) or one Ray task each
-    codec_: TableCodec | None = None  # set by `fit`: how a DataFrame becomes the input tensor
-    training_options_: TrainingOptions  # set by `fit`: `options` with the model's defaults filled in
-    _progress: bool = False
-
-    def _setup(self, X: Tensor, n_out: int, bounds: Tensor | None) -> None:
-        self.d_ = X.shape[-1]
-        Xf = X.float()
-        shift, scale = Xf.mean(0), Xf.std(0) if len(Xf) > 1 else torch.ones(self.d_)
-        scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))
-        self.bounds_ = (torch.stack([Xf.min(0).values, Xf.max(0).values]) if bounds is None else bounds).float()
-        blocks = list(self.sequence_blocks or [])
-        for start, L, A in blocks:
-            if start < 0 or start + L * A > self.d_:
-                raise ValueError(
-                    f"`sequence_blocks` entry {(start, L, A)} must fit in the {self.d_} columns of X "
-                    f"(start + L * A <= {self.d_}). Got {start + L * A} instead."
-                )
-        members = []
-        for k in range(self.n_members):
-            with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG
-                net = SurrogateNet(self.d_, n_out, blocks, self.network or NetworkSpec(), shift, scale)
-            net.reset_parameters(torch.Generator().manual_seed(self._member_seed(k)))
-            members.append(net)
-        self.net_ = EnsembleNet(members)
-
-    def _member_seed(self, k: int) -> int:
-        return 10_007 * int(self.seed) + k
-
-    def _split(self, n: int, k: int, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.arange(n)
-        frac = self.options.validation_fraction
-        if frac <= 0 or round(frac * n) < 2 or n - round(frac * n) < 2:
-            return idx, idx[:0]
-        stratify = labels
-        if labels is not None and np.bincount(labels.astype(int), minlength=2).min() < 2:
-            stratify = None
-        return train_test_split(idx, test_size=frac, random_state=self._member_seed(k), stratify=stratify)
-
-    def _train_all(self, X: Tensor, T: Tensor, w: Tensor | None, loss_fn: LossFn, labels: np.ndarray | None) -> None:
-        """Train the members together (or one after another with `batched=False`); set `history_`."""
-        splits = [self._split(len(X), k, labels) for k in range(self.n_members)]
-        seeds = [self._member_seed(k) for k in range(self.n_members)]
-        options = self.training_options_ = self._resolved_options()
-        with torch.enable_grad(), epoch_bar(self._progress, f"training {type(self).__name__}") as on_epoch:
-            if self.ray is not None:  # one Ray task per member, each trained as `batched=False` trains it
-                losses, data = (loss_fn, self._val_loss), (X, T, w)
-                rows, self.best_epochs_ = train_members_on_ray(self, data, splits, seeds, losses, options, self.ray)
-            elif options.batched:
-                rows, self.best_epochs_ = train_members(
-                    self.net_, (X, T, w), splits, seeds, loss_fn, self, options, None, self._val_loss, on_epoch
-                )
-            else:
-                rows, self.best_epochs_ = [], []
-                for k in range(self.n_members):
-                    single = self.net_.select(k)
-                    history, best = train_members(
-                        single,
-                        (X, T, w),
-                        splits[k : k + 1],
-                        seeds[k : k + 1],
-                        loss_fn,
-                        self,
-                        options,
-                        [k],
-                        self._val_loss,
-                        on_epoch,
-                    )
-                    self.net_.put(k, single)
-                    rows, self.best_epochs_ = rows + history, self.best_epochs_ + best
-        self.net_.eval()
-        self.history_ = pd.DataFrame(rows).sort_values(["member", "epoch"], kind="stable").reset_index(drop=True)
-
-    _val_loss: LossFn | None = None  # what early stopping scores with `stop_on="score"` (None: the training loss)
-    # the `TrainingOptions` fields that a model fills in where they are None (see there)
-    _option_defaults: dict[str, float] = {"input_l1": 0.0, "lr": DEFAULT_LR, "patience_share": PATIENCE_SHARE}
-
-    def _resolved_options(self) -> TrainingOptions:
-        """`self.options` with the model's defaults (`_option_defaults`) in place of the fields left None."""
-        options, defaults = self.options, self._option_defaults
-        return dataclasses.replace(
-            options,
-            input_l1=defaults["input_l1"] if options.input_l1 is None else options.input_l1,
-            lr=defaults["lr"] if options.lr is None else options.lr,
-            patience_share=defaults["patience_share"] if options.patience_share is None else options.patience_share,
-        )
-
-    def _physics_terms(self) -> Sequence[PhysicsTerm]:
-        return ()
-
-    def _collocation(self, gen: torch.Generator) -> Tensor | None:
-        return None
-
-    def _physics_value(self, forward: Forward, term: PhysicsTerm, X_batch: Tensor, colloc: Tensor | None) -> Tensor:
-        raise NotImplementedError
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "history_"):
-            raise RuntimeError(f"This {type(self).__name__} is not fitted yet. Call `fit(X, Y)` first.")
-
-    def _codec(self) -> TableCodec:
-        self._check_fitted()
-        if self.codec_ is None:
-            raise ValueError(f"This {type(self).__name__} was fitted on tensors: pass a tensor, or fit on a DataFrame.")
-        return self.codec_
-
-    def _check_X(self, X: Tensor) -> None:
-        if X.shape[-1] != self.d_:
-            raise ValueError(f"`X` must have {self.d_} columns, as in `fit`. Got {X.shape[-1]} instead.")
-
-
-def _check_rows(X: Tensor, Y: Tensor, weights: Tensor | None) -> None:
-    if X.dim() != 2 or Y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"`X` must be `n x d` and `Y` have `n` rows. Got X {tuple(X.shape)} and Y {tuple(Y.shape)} instead."
-        )
-    if weights is not None and (weights.shape != (X.shape[0],) or (weights < 0).any()):
-        raise ValueError(
-            f"`weights` must be a `n` tensor of non-negative numbers, n = {X.shape[0]}. "
-            f"Got shape {tuple(weights.shape)} instead."
-        )
-
-
-class NeuralEnsemble(_Members, Model):
+class NeuralEnsemble(EnsembleMembers, Model):
     """A deep ensemble of regression networks with a Gaussian posterior (a botorch `Model`).
 
     Each of `n_members` networks (MLP on tabular columns, a 1-D CNN per one-hot sequence block)
@@ -263,7 +117,7 @@ class NeuralEnsemble(_Members, Model):
         X, Y = torch.as_tensor(X), as_outcome_tensor(Y)
         self._progress = progress
         Y = Y.reshape(len(Y), -1)
-        _check_rows(X, Y, weights)
+        check_rows(X, Y, weights)
         Yf = Y.float()
         self.y_mean_ = torch.nanmean(Yf, 0)
         centred = torch.where(torch.isnan(Yf), 0.0, Yf - self.y_mean_)
@@ -383,135 +237,3 @@ class NeuralEnsemble(_Members, Model):
     def batch_shape(self) -> torch.Size:
         """Models are not batched: `torch.Size([])`."""
         return torch.Size()
-
-
-class NeuralClassifierEnsemble(_Members):
-    """A deep ensemble of binary classifiers trained with a class-weighted (optionally focal) loss.
-
-    Same members and training as `NeuralEnsemble` (one logit per binary outcome), with four
-    defaults of their own: an L1 penalty on the first layer's weights (`TrainingOptions.input_l1`,
-    `CLASSIFIER_INPUT_L1`), so that the members rely on the few inputs that carry the label; a
-    smaller step size (`CLASSIFIER_LR`); a shorter patience on large data sets
-    (`CLASSIFIER_PATIENCE_SHARE`); and early stopping on the validation split's average
-    precision (while it holds at least `MIN_VALIDATION_POSITIVES` positives per label; else on
-    the loss). On 20,000 SYNTHETIC protein pairs (802 count features, 2 % positives) they took
-    the held-out average precision from 0.44 to 0.85-0.88, beside gradient boosting's
-    0.83-0.88 (see `TrainingOptions`). By default classes are weighted in scikit-learn's
-    "balanced" meaning, computed from the training labels, so that a missed rare positive costs
-    as much in total as all the common negatives.
-
-    Args:
-        n_members: Number of networks.
-        network: Architecture (`NetworkSpec`).
-        training: `TrainingOptions` (the validation split is stratified by label).
-        sequence_blocks: One-hot sequence blocks of `X`, as for `NeuralEnsemble`.
-        class_weight: `"balanced"`, None (unweighted) or two weights `(w_0, w_1)`.
-        gamma: Focal-loss focusing parameter (0: plain cross-entropy).
-        alpha: Focal-loss weight of the positive class, or None.
-        seed: Seed of everything random.
-        ray: Train each member in its own Ray task, as for `NeuralEnsemble`; None trains here.
-
-    Example:
-        >>> clf = NeuralClassifierEnsemble(sequence_blocks=[(0, 40, 20)]).fit(X, y)
-        >>> p = clf.predict_proba(X_new)   # `n` probabilities of label 1
-    """
-
-    _option_defaults = {
-        "input_l1": CLASSIFIER_INPUT_L1,
-        "lr": CLASSIFIER_LR,
-        "patience_share": CLASSIFIER_PATIENCE_SHARE,
-    }
-
-    def __init__(
-        self,
-        n_members: int = 5,
-        network: NetworkSpec | None = None,
-        training: TrainingOptions | None = None,
-        sequence_blocks: Sequence[SequenceBlock] | None = None,
-        class_weight: str | Sequence[float] | None = "balanced",
-        gamma: float = 0.0,
-        alpha: float | None = None,
-        seed: int = 0,
-        ray: str | RayCluster | None = None,
-    ) -> None:
-        if class_weight is not None and not isinstance(class_weight, str) and len(class_weight) != 2:
-            raise ValueError(f'`class_weight` must be "balanced", None or two numbers. Got {class_weight!r} instead.')
-        if isinstance(class_weight, str) and class_weight != "balanced":
-            raise ValueError(f'`class_weight` must be "balanced", None or two numbers. Got {class_weight!r} instead.')
-        self.n_members, self.network, self.options = n_members, network, training or TrainingOptions()
-        self.sequence_blocks, self.class_weight, self.gamma, self.alpha, self.seed = (
-            sequence_blocks,
-            class_weight,
-            gamma,
-            alpha,
-            seed,
-        )
-        self.ray = ray
-
-    def fit(
-        self,
-        X: Tensor | pd.DataFrame,
-        y: Tensor | pd.Series | pd.DataFrame,
-        weights: Tensor | None = None,
-        space: Any = None,
-        progress: bool = False,
-    ) -> NeuralClassifierEnsemble:
-        """Train every member on `n` designs and `n` (or `n x m`) 0/1 labels (NaN: missing).
-
-        `X` is a `n x d` tensor or a DataFrame (encoded by `space`, or its numeric columns: see
-        `surrogates.tables`); `progress` shows a progress bar over the epochs on a terminal.
-        """
-        self.codec_ = TableCodec.of(X, y, space) if isinstance(X, pd.DataFrame) else None
-        if self.codec_ is not None:
-            X = self.codec_.encode(X)
-        X, y = torch.as_tensor(X), as_outcome_tensor(y)
-        self._progress = progress
-        Y = y.reshape(len(y), -1).float()
-        _check_rows(X, Y, weights)
-        seen = Y[~torch.isnan(Y)]
-        self.class_weight_: Tensor | None
-        if self.class_weight == "balanced":
-            self.class_weight_ = balanced_class_weights(seen.numpy()).float()
-        elif self.class_weight is None:
-            balanced_class_weights(seen.numpy())  # checks the labels are 0/1
-            self.class_weight_ = None
-        else:
-            self.class_weight_ = torch.as_tensor(self.class_weight, dtype=torch.float)
-        self._num_outputs = Y.shape[-1]
-        self._setup(X, self._num_outputs, None)
-        labels = np.nan_to_num(Y[:, 0].numpy()).astype(int)
-        w = None if weights is None else weights.float()
-        self._train_all(X.float(), Y, w, self._loss, labels)
-        return self
-
-    def _loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
-        return binary_cross_entropy(logits, Y, self.class_weight_, w, self.gamma, self.alpha)
-
-    def _val_loss(self, logits: Tensor, Y: Tensor, w: Tensor | None) -> Tensor:
-        """Early stopping's score with `stop_on="score"`: minus the average precision (mean over
-        labels) when every label has `MIN_VALIDATION_POSITIVES` positives in the validation rows,
-        else the training loss (the ranking of a handful of positives is too coarse a signal)."""
-        if self.options.stop_on != "score" or Y.nan_to_num().sum(0).min() < MIN_VALIDATION_POSITIVES:
-            return self._loss(logits, Y, w)
-        return torch.tensor(-average_precision(logits, Y))
-
-    @overload
-    def predict_proba(self, X: Tensor) -> Tensor: ...
-
-    @overload
-    def predict_proba(self, X: pd.DataFrame) -> pd.DataFrame: ...
-
-    def predict_proba(self, X: Tensor | pd.DataFrame) -> Tensor | pd.DataFrame:
-        """Mean over members of P(label 1) at a `n x d` tensor: shape `n` (or `n x m` for several labels).
-
-        A DataFrame `X` gives a DataFrame with a `p_<label>` column per label, rows as in `X`.
-        """
-        if isinstance(X, pd.DataFrame):
-            codec = self._codec()
-            p = self.predict_proba(codec.encode(X)).reshape(len(X), -1)
-            return pd.DataFrame({f"p_{n}": p[:, j].numpy() for j, n in enumerate(codec.names(p.shape[-1]))}, X.index)
-        self._check_fitted()
-        self._check_X(X)
-        with torch.no_grad():
-            p = torch.sigmoid(self.net_(X.float())).mean(0)
-        return (p.squeeze(-1) if self._num_outputs == 1 else p).to(X.dtype)

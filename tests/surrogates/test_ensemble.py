@@ -348,7 +348,7 @@ def test_cosine_schedule_decays_the_step_size_over_the_epochs():
 
 
 def test_classifier_input_l1_shrinks_the_weights_of_inputs_that_carry_no_signal():
-    from surrogates.ensemble import CLASSIFIER_INPUT_L1, CLASSIFIER_LR
+    from surrogates.ensemble_classifier import CLASSIFIER_INPUT_L1, CLASSIFIER_LR
 
     g = torch.Generator().manual_seed(5)
     X = torch.rand(100, 12, generator=g, dtype=torch.double)
@@ -368,7 +368,7 @@ def test_classifier_input_l1_shrinks_the_weights_of_inputs_that_carry_no_signal(
 
 
 def test_classifier_stops_on_average_precision_when_the_validation_split_has_enough_positives():
-    from surrogates.ensemble import MIN_VALIDATION_POSITIVES
+    from surrogates.ensemble_classifier import MIN_VALIDATION_POSITIVES
 
     g = torch.Generator().manual_seed(6)
     X = torch.rand(400, 2, generator=g, dtype=torch.double)
