@@ -38,7 +38,8 @@ from design import Objective, objective_function
 # mostly the measurement noise; 95 % intervals covered 93-97 % on both.
 MAX_GP_ROWS = 500  # rows a GP conditions on (one Cholesky of this size per proposal)
 # Hyperparameters from 200 rows instead of 300: fitting took 5.0-6.4 s instead of 8.2-9.8 s for
-# the two GPs, with the same held-out RMSE (0.076 / 0.089 against 0.074 / 0.085) and coverage.
+# the two GPs (at 200 L-BFGS steps; now 100, see `surrogates.gp.fit_steps`), with the same
+# held-out RMSE (0.076 / 0.089 against 0.074 / 0.085) and coverage.
 HYPER_ROWS = 200  # rows its hyperparameters are fitted to (hundreds of likelihood evaluations)
 CENTRES = 10
 

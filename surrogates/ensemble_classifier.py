@@ -12,10 +12,7 @@ from torch import Tensor
 
 from data.ray_tasks import RayCluster
 from surrogates.ensemble_members import EnsembleMembers, check_rows
-from surrogates.ensemble_training import (
-    TrainingOptions,
-    average_precision,
-)
+from surrogates.ensemble_training import TrainingOptions, average_precision
 from surrogates.losses import balanced_class_weights, binary_cross_entropy
 from surrogates.networks import NetworkSpec, SequenceBlock
 from surrogates.tables import TableCodec, as_outcome_tensor
