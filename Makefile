@@ -25,7 +25,8 @@ demo: $(STAMP)
 	$(BIN)/valley demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --durations=15  # the slowest tests, to keep the suite under 5 minutes on 2 cores
+	# one worker per core (pytest-xdist), a test module per worker; the slowest tests listed, to keep the suite under 5 minutes on 2 cores
+	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,9 +1,22 @@
-"""Shared test settings: small GP problems run fastest on one thread."""
+"""Shared test settings: small GP problems run fastest on one thread; how `make test` splits the suite over cores."""
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+RAY_MODULES = ("test_ray_benchmark", "test_ray_fanout")  # they share one local Ray cluster (`cluster` below)
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist's `--dist loadgroup` (`make test`), each module's tests run in one worker, in order.
+
+    A module's expensive fixtures are then built once, and the Ray modules share one worker, so that
+    one Ray cluster is started instead of one per worker. Without xdist the marks do nothing.
+    """
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
 
 
 @pytest.fixture(scope="session")
