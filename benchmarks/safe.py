@@ -56,6 +56,7 @@ from data import System, get_system, is_safe, list_systems, sample_designs
 AVAILABLE_METHODS = [
     "valley",
     "valley-0.8",
+    "valley-0.5",
     "valley-cautious",
     "valley-safe-set",
     "valley-safe-set-ise",
@@ -64,6 +65,7 @@ AVAILABLE_METHODS = [
     "botorch",
     "ax",
 ]
+AT_CONFIDENCE = {"valley-0.8": 0.8, "valley-0.5": 0.5}  # every limit at this confidence instead of the config's
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"
@@ -386,7 +388,8 @@ def valley_system(system: System, method: str) -> System:
         )
     if method.endswith("-cautious"):  # the shortest plausible lengthscales for safety GPs (surrogates.extrapolation)
         system = system.with_config(safety_extrapolation="cautious")
-    return system.at_confidence(0.8) if method == "valley-0.8" else system  # what the confidence costs
+    confidence = AT_CONFIDENCE.get(method)  # what the confidence costs
+    return system.at_confidence(confidence) if confidence is not None else system
 
 
 def _check(problems: list[str], methods: list[str], workdir: Path) -> None:

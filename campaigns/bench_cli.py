@@ -29,7 +29,8 @@ def benchmark_safe(
     problems: str = typer.Option("nanoparticles,gardner,spring", help="Comma-separated bundled systems."),
     methods: str = typer.Option(
         "valley,valley-safe-set,random,botorch,ax",
-        help="Comma-separated methods, among valley, valley-0.8 (every limit at confidence 0.8), valley-cautious "
+        help="Comma-separated methods, among valley, valley-0.8 and valley-0.5 (every limit at that confidence), "
+        "valley-cautious "
         "(safety_extrapolation: cautious), valley-safe-set, valley-safe-set-ise, valley-safe-set-cautious, random, "
         "botorch, ax.",
     ),

@@ -149,5 +149,6 @@ def test_valley_method_names_set_the_config_they_name():
     assert configs["valley-safe-set-ise"]["safety_expander"] == "ise"
     assert "safety_extrapolation" not in configs["valley-safe-set-ise"]
     assert {limit["confidence"] for limit in configs["valley-0.8"]["safety"]} == {0.8}
+    assert {limit["confidence"] for limit in configs["valley-0.5"]["safety"]} == {0.5}
     for config in configs.values():
         load_config(config)  # every one is a valid campaign config
