@@ -2,12 +2,12 @@
 
 A GP fitted to a few smooth-looking measurements takes long lengthscales, the most likely
 ones, and then extrapolates the trend it saw with confidence. For a safety limit that is the
-dangerous direction: in `valley demo` (seed 2, last round, on one machine) three designs at a dose and surface
-charge the campaign had barely measured were claimed at complement activation 1.12-1.32
-(+- 0.09-0.14) and measured 1.67-1.77, about 4 sd over. Leave-one-out checks and the amplitude
-bound (`surrogates.calibration`) do not see this, since they judge the model at the measured
-designs. Shorter lengthscales, which the same data barely tell apart from the fitted ones, say
-that far from the data the outcome may be anything its prior allows.
+dangerous direction: in `valley demo` (seed 2, last round, on one machine) three designs at a
+dose and surface charge the campaign had barely measured were claimed at complement activation
+1.12-1.32 (+- 0.09-0.14) and measured 1.67-1.77, about 4 sd over. Leave-one-out checks and the
+amplitude bound (`surrogates.calibration`) do not see this, since they judge the model at the
+measured designs. Shorter lengthscales, which the same data barely tell apart from the fitted
+ones, say that far from the data the outcome may be anything its prior allows.
 
 `shorten_lengthscales` walks a common factor `s` on every continuous lengthscale down from 1
 (refitting the other hyperparameters at each step: a profile likelihood) and keeps the smallest
