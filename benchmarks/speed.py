@@ -108,13 +108,15 @@ def time_proposal(config: CampaignConfig, measured_df: pd.DataFrame, seed: int) 
     return seconds, proposal.method
 
 
-def timed_proposal(config: CampaignConfig, measured_df: pd.DataFrame, seed: int) -> tuple[float, Proposal]:
-    """Seconds of one `make_proposals` call for `Q` designs, seeded as `Campaign.propose` seeds it, and the proposal."""
+def timed_proposal(
+    config: CampaignConfig, measured_df: pd.DataFrame, seed: int, designs: int = Q
+) -> tuple[float, Proposal]:
+    """Seconds of one `make_proposals` call for `designs` designs, seeded as `Campaign.propose` seeds it, and it."""
     pending_df = pd.DataFrame(columns=config.parameter_names)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         start = time.perf_counter()
-        proposal = make_proposals(config, measured_df, pending_df, n=Q, seed=seed)
+        proposal = make_proposals(config, measured_df, pending_df, n=designs, seed=seed)
         return time.perf_counter() - start, proposal
 
 
@@ -260,6 +262,7 @@ def nanoparticle_speed(
     threads: int = 1,
     progress: Progress = None,
     acquisition: dict | None = None,
+    designs: int = Q,
 ) -> pd.DataFrame:
     """Valley's seconds per proposal and peak memory on the nanoparticle system, each size in a fresh process.
 
@@ -271,6 +274,7 @@ def nanoparticle_speed(
         progress: Optional callback for one line per measurement.
         acquisition: Replaces the config's `acquisition` settings (quick runs, e.g. tests); None
             (the benchmark) keeps the system's config as it is.
+        designs: Designs per proposal (the benchmark: `Q`; fewer for quick runs).
 
     Returns:
         One row per (n, seed): `part` ("nanoparticles"), `method` ("valley"), `n`, `seed`,
@@ -287,15 +291,16 @@ def nanoparticle_speed(
             if over:
                 rows.append(row | {"seconds": np.nan, "how": "", "note": over})
                 continue
-            row |= in_fresh_process({"n": n, "seed": seed, "threads": threads, "acquisition": acquisition})
+            arguments = {"n": n, "seed": seed, "threads": threads, "acquisition": acquisition, "designs": designs}
+            row |= in_fresh_process(arguments)
             rows.append(row)
             if not row["how"]:  # the child failed
                 over = f"skipped: n={n} failed"
                 say(f"nanoparticles n={n} seed {seed}: {row['note']}; larger sizes skipped")
                 continue
             say(
-                f"nanoparticles n={n} seed {seed}: valley {row['seconds']:.2f} s per proposal of {Q} ({row['how']}), "
-                f"peak {row['peak_mib']:.0f} MiB (after imports {row['after_imports_mib']:.0f} MiB)"
+                f"nanoparticles n={n} seed {seed}: valley {row['seconds']:.2f} s per proposal of {designs} "
+                f"({row['how']}), peak {row['peak_mib']:.0f} MiB (after imports {row['after_imports_mib']:.0f} MiB)"
             )
             if row["seconds"] > budget and not over:
                 over = f"skipped: n={n} took {row['seconds']:.0f} s (> {budget:.0f} s)"
@@ -354,8 +359,8 @@ def _proc_status_mib(field: str) -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def nanoparticle_child(n: int, seed: int, threads: int = 1, acquisition: dict | None = None) -> dict:
-    """Run in a fresh process: `n` measured nanoparticle rows, one timed proposal, the process's memory (MiB).
+def nanoparticle_child(n: int, seed: int, threads: int = 1, acquisition: dict | None = None, designs: int = Q) -> dict:
+    """Run in a fresh process: `n` measured nanoparticle rows, one timed proposal of `designs`, its memory (MiB).
 
     Returns `seconds`, `how` (as `time_proposal`), `after_imports_mib` (resident memory when
     called: this module's imports, torch, botorch and Valley, are done) and `peak_mib` (the peak
@@ -370,7 +375,7 @@ def nanoparticle_child(n: int, seed: int, threads: int = 1, acquisition: dict | 
     measured_df = designs_df.join(system.simulate(designs_df, rng))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        seconds, proposal = timed_proposal(load_config(config), measured_df, seed)
+        seconds, proposal = timed_proposal(load_config(config), measured_df, seed, designs)
     table = proposal.table
     truly_safe = is_safe(system.simulate(table[designs_df.columns], None), system.config)  # noise-free outcomes
     return {
