@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/valley demo
 
 test: $(STAMP)
-	# one worker per core (pytest-xdist), a test module per worker; the slowest tests listed, to keep the suite under 5 minutes on 2 cores
+	# a worker per core (pytest-xdist), each test module on one; the slowest tests listed (keep the suite under 5 min on 2 cores)
 	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
 
 lint: $(STAMP)

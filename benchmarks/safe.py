@@ -53,10 +53,10 @@ from campaigns.claims_report import Z95
 from campaigns.simulate import run_simulated_campaign
 from data import System, get_system, is_safe, list_systems, sample_designs
 
+AT_CONFIDENCE = {"valley-0.8": 0.8, "valley-0.5": 0.5}  # every limit at this confidence instead of the config's
 AVAILABLE_METHODS = [
     "valley",
-    "valley-0.8",
-    "valley-0.5",
+    *AT_CONFIDENCE,
     "valley-cautious",
     "valley-safe-set",
     "valley-safe-set-ise",
@@ -65,7 +65,6 @@ AVAILABLE_METHODS = [
     "botorch",
     "ax",
 ]
-AT_CONFIDENCE = {"valley-0.8": 0.8, "valley-0.5": 0.5}  # every limit at this confidence instead of the config's
 DEFAULT_PROBLEMS = ["nanoparticles", "gardner", "spring"]
 DEFAULT_SEEDS = 3
 AX_MISSING = "ax not installed: pip install 'valley[bench]'"

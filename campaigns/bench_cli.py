@@ -30,9 +30,8 @@ def benchmark_safe(
     methods: str = typer.Option(
         "valley,valley-safe-set,random,botorch,ax",
         help="Comma-separated methods, among valley, valley-0.8 and valley-0.5 (every limit at that confidence), "
-        "valley-cautious "
-        "(safety_extrapolation: cautious), valley-safe-set, valley-safe-set-ise, valley-safe-set-cautious, random, "
-        "botorch, ax.",
+        "valley-cautious (safety_extrapolation: cautious), valley-safe-set, valley-safe-set-ise, "
+        "valley-safe-set-cautious, random, botorch, ax.",
     ),
     seeds: int = typer.Option(3, help="Seeds per problem and method."),
     rounds: int = typer.Option(5, help="Batches after the initial design."),

@@ -5,7 +5,7 @@ import torch
 
 torch.set_num_threads(1)
 
-RAY_MODULES = ("test_ray_benchmark", "test_ray_fanout")  # they share one local Ray cluster (`cluster` below)
+RAY_MODULES = ("tests/test_ray_benchmark.py", "tests/test_ray_fanout.py")  # one local Ray cluster (`cluster` below)
 
 
 def pytest_collection_modifyitems(items):
@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(items):
     one Ray cluster is started instead of one per worker. Without xdist the marks do nothing.
     """
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+        module = item.nodeid.split("::")[0]  # the test file, relative to the root
         item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_MODULES else module))
 
 
