@@ -12,7 +12,8 @@ The policy, in order:
 2. `safe_set` mode: half the batch to the strongest expanders of the safe set, the rest by
    acquisition among its maximizers (`design.safe_set`);
 3. a candidate pool: the best candidates by acquisition among those meeting the confidence and
-   not measured or pending already;
+   not measured or pending already (ranked without the confidence barrier of step 4, which
+   would pass over the confident rows nearest a limit, where the best safe rows often are);
 4. else the batch optimizer (`design.bo.optimize_batch`) under the confidence barrier; optimized
    designs that fall short, repeat another, or stake on the same model error as an earlier design
    of the batch near a limit (`design.batch_spread`, unless `SafetyRule.spread` is off) are
@@ -148,6 +149,7 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
     def confident_pool() -> Tensor:
         return pool()[rule.meets(model, pool(), outcomes)]
 
+    plain = acqf  # ranks a pool's rows, which the rule filters itself (module docstring, step 3)
     if rule:
         acqf = ConfidenceBarrier(acqf, model, rule.limits, outcomes, rule.confidence)
 
@@ -165,7 +167,7 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         batch = _safe_set_batch(model, req, acqf, pool(), n)
     elif req.X_pool is not None:
         eligible = confident_pool()
-        batch = Batch(eligible[choose_from_pool(acqf, eligible, n)], ["optimize"] * min(n, len(eligible)))
+        batch = Batch(eligible[choose_from_pool(plain, eligible, n)], ["optimize"] * min(n, len(eligible)))
     else:
         X_new = optimize_batch(acqf, space, n, seed, *req.effort, exclude=taken)
         keep = rule.meets(model, X_new, outcomes) & first_of_duplicates(X_new)

@@ -11,6 +11,7 @@ from design.batch_policy import BatchRequest, SafetyRule, choose_batch, matches_
 from design.goals import Objective
 from design.parameters import ContinuousParameter
 from design.space import SearchSpace
+from surrogates import fit_outcome_models
 
 pytestmark = pytest.mark.filterwarnings("ignore::botorch.exceptions.InputDataWarning")  # unstandardized on purpose
 
@@ -60,3 +61,28 @@ def test_a_pool_with_every_row_taken_proposes_nothing_and_says_so():
 def test_rows_of_a_long_list_match_themselves_exactly():  # cdist's matrix-product shortcut missed 5 of these 30
     A = torch.rand(200, 3, generator=torch.Generator().manual_seed(0), dtype=torch.double)
     assert matches_any(A, A[50:80]).nonzero().squeeze(-1).tolist() == list(range(50, 80))
+
+
+def test_a_pool_pick_is_the_best_row_that_meets_the_confidence_however_close_to_the_limit():
+    # maximize y = x under stress = x <= 0.765: the best confident row is the largest x that meets 0.95
+    x = torch.linspace(0, 0.7, 12, dtype=torch.double).unsqueeze(-1)
+    Y = torch.cat([x, x], dim=-1)
+    model = fit_outcome_models(x, Y, noise_sd=[0.01, 0.01])
+    rule = SafetyRule([SafetyLimit(name="stress", upper=0.765)], confidence=0.95)
+    pool = torch.linspace(0.5, 0.8, 61, dtype=torch.double).unsqueeze(-1)
+    request = BatchRequest(
+        SearchSpace([ContinuousParameter(name="x", bounds=(0, 1))]),
+        [Objective(name="y")],
+        ["y", "stress"],
+        rule,
+        x,
+        Y,
+        X_safe=x,
+        X_pool=pool,
+        mc_samples=32,
+    )
+    confident = pool[rule.meets(model, pool, request.outcomes)]
+    batch = choose_batch(model, request, 1, seed=0, notes=[])
+    # the rule already keeps every pick confident: a barrier against P(safe) near 0.95 would pass over this row
+    assert float(batch.X[0, 0]) == float(confident.max())
+    assert 0.95 <= float(rule.p_safe(model, batch.X, request.outcomes)[0]) < 0.96
