@@ -8,9 +8,10 @@ import torch
 from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement
 from botorch.generation import gen
 from botorch.optim import optimize_acqf_mixed_alternating
+from scipy.optimize import OptimizeResult
 
 from design import CategoricalParameter, ContinuousParameter, IntegerParameter, SearchSpace
-from design.mixed import PolytopeProjection, discrete_combinations, optimize_mixed
+from design.mixed import HALT_AFTER, HALT_BEHIND, PolytopeProjection, _HaltBehind, discrete_combinations, optimize_mixed
 from surrogates import fit_outcome_models
 
 
@@ -140,3 +141,14 @@ def test_optimize_mixed_matches_botorchs_alternating_optimizer_on_a_fitted_gp():
     with torch.no_grad():
         assert acqf(ours.unsqueeze(0)) >= acqf(theirs.unsqueeze(0)) - 1e-3
     assert space.feasible(space.decode(ours)).all()
+
+
+def test_a_start_far_behind_the_best_is_stopped_only_after_the_warm_up():
+    halt = _HaltBehind(starts=2)  # the warm-up: HALT_AFTER iterations per start, counted over all starts
+    behind = OptimizeResult(x=None, fun=-5.0 + HALT_BEHIND + 0.5)  # values are negated acquisitions
+    halt(OptimizeResult(x=None, fun=-5.0))
+    for _ in range(2 * HALT_AFTER - 1):  # within the warm-up every start goes on, however far behind
+        halt(behind)
+    halt(OptimizeResult(x=None, fun=-5.0 + HALT_BEHIND - 0.1))  # after it, a start close to the best goes on
+    with pytest.raises(StopIteration):
+        halt(behind)
