@@ -27,3 +27,16 @@ def cluster():
     ray = start_cluster()
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _debug_off_after_each_test():
+    """Turn `--debug` off after each test: it is a process-wide flag.
+
+    A test whose last command ran with `valley --debug` left it on, and the next test in that
+    worker got tracebacks instead of error lines (6 `design` CLI tests failed so in one CI run).
+    """
+    yield
+    from campaigns.console import set_debug
+
+    set_debug(False)
