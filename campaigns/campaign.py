@@ -197,10 +197,7 @@ class Campaign:
         with self.store.proposing():
             measured = self.measurements
             seed = self._next_seed()
-            # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
-            # seed it for this call only, so the same seed and data give the same proposals.
-            with torch_threads(1), torch.random.fork_rng():  # small GPs run several times faster on one thread
-                torch.manual_seed(seed)
+            with torch_threads(1):  # small GPs run several times faster on one thread
                 proposal = make_proposals(
                     self.config,
                     measured,

@@ -70,7 +70,27 @@ def make_proposals(
     A `cache` (`campaigns.model_cache`) saves refitting GPs to data they have seen. `claims_df`,
     the campaign's measured proposals, widens the safety GPs where earlier claims failed
     (`campaigns.campaign_model.claim_errors`); each row records the widening as `<outcome>_widened`.
+    The same `seed` and data give the same proposals.
     """
+    # botorch draws from torch's global generator in places (baseline pruning, fit restarts): it is
+    # seeded for this call only. Unseeded, a test's first fit proposed other designs than the same
+    # fit loaded from the model cache, depending on what had drawn from the generator before.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _proposals(config, measured_df, pending_df, n, candidates_df, seed, cache, claims_df)
+
+
+def _proposals(
+    config: CampaignConfig,
+    measured_df: pd.DataFrame,
+    pending_df: pd.DataFrame,
+    n: int,
+    candidates_df: pd.DataFrame | None,
+    seed: int,
+    cache: ModelCache | None,
+    claims_df: pd.DataFrame | None,
+) -> Proposal:
+    """`make_proposals` once torch's generator is seeded."""
     space = config.space()
     X_pending = space.encode(pending_df) if len(pending_df) else None
     X_pool = space.encode(candidates_df) if candidates_df is not None else None
