@@ -72,57 +72,42 @@ def make_proposals(
     (`campaigns.campaign_model.claim_errors`); each row records the widening as `<outcome>_widened`.
     The same `seed` and data give the same proposals.
     """
-    # botorch draws from torch's global generator in places (baseline pruning, fit restarts): it is
-    # seeded for this call only. Unseeded, a test's first fit proposed other designs than the same
-    # fit loaded from the model cache, depending on what had drawn from the generator before.
+    # botorch draws from torch's global generator in places (baseline pruning, fit restarts):
+    # it is seeded for this call only.
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return _proposals(config, measured_df, pending_df, n, candidates_df, seed, cache, claims_df)
-
-
-def _proposals(
-    config: CampaignConfig,
-    measured_df: pd.DataFrame,
-    pending_df: pd.DataFrame,
-    n: int,
-    candidates_df: pd.DataFrame | None,
-    seed: int,
-    cache: ModelCache | None,
-    claims_df: pd.DataFrame | None,
-) -> Proposal:
-    """`make_proposals` once torch's generator is seeded."""
-    space = config.space()
-    X_pending = space.encode(pending_df) if len(pending_df) else None
-    X_pool = space.encode(candidates_df) if candidates_df is not None else None
-    if config.binary_outcomes:
-        data = campaign_tensors(config, measured_df)
-        inputs = _Inputs(space, data.X, data.Y, data.failed, data.weights, X_pending, X_pool, candidates_df)
-        return _propose_binary(config, inputs, n, seed)
-    fitted = fit_campaign_model(config, measured_df, seed, cache, claims_df)
-    model, feasibility, X, Y, notes = fitted.model, fitted.feasibility, fitted.X, fitted.Y, fitted.notes
-    config = fitted.config  # limits and objectives on the model's scale
-    batch, method = None, "space-filling"
-    if model is not None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NumericalWarning)  # routine 1e-8 jitter notices
-                request = _request(config, space, X, Y, X_pending, X_pool, feasibility)
-                with fixed_kernel_shapes(model):
-                    batch = choose_batch(model, request, n, seed, notes)
-            method = "qLogNEHVI" if len(config.objectives) > 1 else "qLogNEI"
-            if config.safety_mode == "safe_set" and config.safety:
-                method += " + safe set"
-        except Exception as err:  # noqa: BLE001 - any numerical failure falls back, said in a note
-            notes.append(f"acquisition failed ({type(err).__name__}: {err}); used a space-filling design.")
-    if batch is None:
-        batch = spread_batch(space, n, X if X_pending is None else torch.cat([X, X_pending]), X_pool, seed)
-    if candidates_df is None:
-        table = space.decode(batch.X)
-    else:  # the pool's own rows, values exactly as given
-        assert X_pool is not None
-        table = candidates_df.iloc[rows_of(X_pool, batch.X)][config.parameter_names].copy()
-    table = _with_predictions(fitted, table, batch)
-    return Proposal(table, method, notes)
+        space = config.space()
+        X_pending = space.encode(pending_df) if len(pending_df) else None
+        X_pool = space.encode(candidates_df) if candidates_df is not None else None
+        if config.binary_outcomes:
+            data = campaign_tensors(config, measured_df)
+            inputs = _Inputs(space, data.X, data.Y, data.failed, data.weights, X_pending, X_pool, candidates_df)
+            return _propose_binary(config, inputs, n, seed)
+        fitted = fit_campaign_model(config, measured_df, seed, cache, claims_df)
+        model, feasibility, X, Y, notes = fitted.model, fitted.feasibility, fitted.X, fitted.Y, fitted.notes
+        config = fitted.config  # limits and objectives on the model's scale
+        batch, method = None, "space-filling"
+        if model is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NumericalWarning)  # routine 1e-8 jitter notices
+                    request = _request(config, space, X, Y, X_pending, X_pool, feasibility)
+                    with fixed_kernel_shapes(model):
+                        batch = choose_batch(model, request, n, seed, notes)
+                method = "qLogNEHVI" if len(config.objectives) > 1 else "qLogNEI"
+                if config.safety_mode == "safe_set" and config.safety:
+                    method += " + safe set"
+            except Exception as err:  # noqa: BLE001 - any numerical failure falls back, said in a note
+                notes.append(f"acquisition failed ({type(err).__name__}: {err}); used a space-filling design.")
+        if batch is None:
+            batch = spread_batch(space, n, X if X_pending is None else torch.cat([X, X_pending]), X_pool, seed)
+        if candidates_df is None:
+            table = space.decode(batch.X)
+        else:  # the pool's own rows, values exactly as given
+            assert X_pool is not None
+            table = candidates_df.iloc[rows_of(X_pool, batch.X)][config.parameter_names].copy()
+        table = _with_predictions(fitted, table, batch)
+        return Proposal(table, method, notes)
 
 
 def _request(config: CampaignConfig, space: SearchSpace, fitted_X, Y, X_pending, X_pool, feasibility) -> BatchRequest:
