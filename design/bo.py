@@ -147,12 +147,11 @@ def optimize_batch(
     single-letter polish (`design.sequence_acq.optimize_sequences`) returns designs that differ
     from `exclude` (default: the measured and pending designs the acquisition holds) and from
     each other; `num_restarts` and `raw_samples` do not apply there.
-    Otherwise `design.mixed.optimize_mixed` chooses each pick in one batched L-BFGS-B run
-    (every combination of discrete levels at once; on a continuous space the one combination),
-    with starts that trail stopped early and the previous pick's optimized designs as starts.
-    Past `MAX_COMBINATIONS` combinations, or with equalities, botorch's alternating
-    discrete/continuous optimizer (or `optimize_acqf`, on a continuous space) takes over.
-    Either way linear constraints hold, so every returned row is a valid design.
+    With integer or categorical parameters or linear inequalities, every combination of
+    discrete levels is optimized at once in one batched run (`design.mixed.optimize_mixed`);
+    past `MAX_COMBINATIONS` combinations, or with equalities, botorch's alternating
+    discrete/continuous optimizer searches the exact levels. Either way linear constraints
+    hold, so every returned row is a valid design.
     """
     if space.sequence_blocks:
         with torch.random.fork_rng():
@@ -167,10 +166,11 @@ def optimize_batch(
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        X = optimize_mixed(acqf, space, n, seed, num_restarts, raw_samples)
+        mixed = space.cat_dims or space.discrete_dims
+        X = optimize_mixed(acqf, space, n, seed, num_restarts, raw_samples) if mixed or inequalities else None
         if X is not None:
             return X.detach()
-        if space.cat_dims or space.discrete_dims:
+        if mixed:
             X, _ = optimize_acqf_mixed_alternating(
                 acqf,
                 space.bounds,
@@ -181,7 +181,9 @@ def optimize_batch(
                 options={"maxiter_alternating": 8, "initialization_strategy": "random"},
                 **kwargs,
             )
-        else:  # equality constraints on a continuous space
+        else:
+            # As in `design.mixed`: 20 L-BFGS-B iterations per pick reached the same acquisition values
+            # as botorch's 200 (Hartmann-6, 50 and 200 rows, seeds 0-4, to 0.001) in 10-20 % less time.
             X, _ = optimize_acqf(acqf, space.bounds, sequential=True, options={"maxiter": MAXITER}, **kwargs)
     return X.detach()
 

@@ -40,12 +40,6 @@ MAXITER = 20
 # on average, is stopped where it is: it would have to gain a factor e^2 in the steps left.
 HALT_BEHIND = 2.0
 HALT_AFTER = 3
-# A start also stops once a step gains less than `FTOL` of its value (L-BFGS-B's relative test on
-# the log-acquisition; SciPy's default is 2e-9): 1e-3 is a tenth of a percent of the acquisition
-# near its optimum, well inside the Monte Carlo estimate's own error. First picks stayed the same
-# (log-acquisition to 0.01 on Hartmann-6 at 50 and 200 rows, seeds 0-9; to 0.002 on the
-# nanoparticle config at 200 rows, seeds 0-3) and the optimizer's time fell by a fifth to a third.
-FTOL = 1e-3
 
 
 class PolytopeProjection:
@@ -235,8 +229,7 @@ def _descend(acqf: AcquisitionFunction, starts: Tensor, columns: list[int], boun
     """
 
     def run(X: Tensor, fixed: dict) -> Tensor:
-        # botorch's batched L-BFGS-B takes `ftol` only with its `factr` unset (SciPy's minimize ignores `factr`).
-        options = {"maxiter": maxiter, "ftol": FTOL, "factr": None, "callback": _HaltBehind(len(X))}
+        options = {"maxiter": maxiter, "callback": _HaltBehind(len(X))}
         # A start whose line search gave up still ends at its best point: botorch's notice (it
         # forces "always" on it) is recorded here and dropped, not shown.
         with warnings.catch_warnings(record=True):

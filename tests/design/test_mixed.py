@@ -139,8 +139,7 @@ def test_optimize_mixed_matches_botorchs_alternating_optimizer_on_a_fitted_gp():
             cat_dims=space.cat_dims, inequality_constraints=inequalities,
         )  # fmt: skip
     with torch.no_grad():
-        # Within 1 % of the acquisition: our starts stop once a step gains under `FTOL` (0.1 %) of it.
-        assert acqf(ours.unsqueeze(0)) >= acqf(theirs.unsqueeze(0)) - 0.01
+        assert acqf(ours.unsqueeze(0)) >= acqf(theirs.unsqueeze(0)) - 1e-3
     assert space.feasible(space.decode(ours)).all()
 
 
