@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 from botorch.acquisition import AcquisitionFunction
@@ -41,6 +41,15 @@ class FeasibilityWeighted(AcquisitionFunction):
 
     def set_X_pending(self, X_pending: Tensor | None = None) -> None:
         self.acqf.set_X_pending(X_pending)
+
+    @property
+    def X_baseline(self) -> Tensor:
+        """The wrapped function's baseline (botorch's `sample_around_best` starts near its best rows)."""
+        return cast(Tensor, self.acqf.X_baseline)  # AttributeError where it has none, as botorch expects
+
+    @property
+    def objective(self):  # noqa: ANN201 - the wrapped function's botorch objective
+        return self.acqf.objective
 
     def forward(self, X: Tensor) -> Tensor:
         return self.acqf(X) + self.p_success(X).clamp_min(1e-12).log().sum(dim=-1)

@@ -183,9 +183,9 @@ def optimize_mixed(
 
     For each pick: `raw_samples // combinations` feasible designs (at least
     `RAW_PER_COMBINATION`) are drawn, each combination of discrete levels is written into
-    them, and the acquisition is evaluated on all of them at once. The best start of every
-    combination plus the `num_restarts` best starts overall (the designs optimized for the
-    previous pick compete for these) are then optimized together (continuous columns only,
+    them, and the acquisition is evaluated on all of them at once. The incumbents (`_incumbents`),
+    the best start of every combination and the `num_restarts` best starts overall (the designs
+    optimized for the previous pick compete for these) are then optimized together (continuous columns only,
     through the projection), and the best result becomes pending for the next pick. Returns
     None where this does not apply (too many combinations, or equality constraints): the
     caller then uses botorch's alternating
@@ -199,11 +199,12 @@ def optimize_mixed(
     project = PolytopeProjection(space, free)
     projected = ProjectedAcquisition(acqf, project)
     base_pending = acqf.X_pending
+    incumbents = _incumbents(acqf, space)
     picks: list[Tensor] = []
     X: Tensor | None = None
     try:
         for j in range(n):
-            starts = _starts(acqf, space, columns, combos, raw_samples, num_restarts, seed + j, X)
+            starts = _starts(acqf, space, columns, combos, raw_samples, num_restarts, seed + j, X, incumbents)
             if starts is None:
                 return None
             Z = _descend(projected, starts, columns, space.bounds, maxiter)
@@ -269,6 +270,19 @@ class _HaltBehind:
             raise StopIteration
 
 
+def _incumbents(acqf: AcquisitionFunction, space: SearchSpace) -> Tensor | None:
+    """The measured designs the acquisition holds as likely best (qLogNEI's pruned baseline), the feasible ones.
+
+    The best designs often sit in a thin region against a safety limit that random raw designs
+    rarely reach, and a start there can improve on them; botorch's `sample_around_best` does the
+    same for continuous spaces (`design.bo.optimize_batch`).
+    """
+    X = getattr(acqf, "X_baseline", None)
+    if X is None or X.ndim != 2 or not len(X):
+        return None
+    return X[torch.as_tensor(space.feasible(space.decode(X)), dtype=torch.bool)]
+
+
 def _starts(
     acqf: AcquisitionFunction,
     space: SearchSpace,
@@ -278,8 +292,9 @@ def _starts(
     num_restarts: int,
     seed: int,
     previous: Tensor | None = None,
+    incumbents: Tensor | None = None,
 ) -> Tensor | None:
-    """Feasible starts: the best raw design of each combination, then the best `num_restarts` overall.
+    """Feasible starts: the `incumbents`, the best raw design of each combination, then the best `num_restarts` overall.
 
     The `previous` pick's optimized designs (feasible, and often the runners-up of that pick)
     compete for the `num_restarts` places with the raw designs. None when no raw design stays
@@ -303,4 +318,5 @@ def _starts(
     order = torch.argsort(values, descending=True)
     best_of_each = [int(order[which[order] == c][0]) for c in which.unique() if c >= 0]
     rest = [int(i) for i in order if int(i) not in set(best_of_each)][:num_restarts]
-    return candidates[best_of_each + rest]
+    starts = candidates[best_of_each + rest]
+    return starts if incumbents is None else torch.cat([incumbents, starts])

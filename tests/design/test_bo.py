@@ -199,3 +199,21 @@ def test_the_confidence_barrier_reads_p_safe_from_the_acquisitions_own_posterior
     ).sum(-1)
     assert torch.allclose(value, separately, atol=1e-8)
     assert value[2] < value[0] - 1.0  # x = 0.7 (tox 7 > 5) is pushed far below x = 0.2
+
+
+def test_botorchs_starts_around_the_best_find_the_incumbent_through_the_confidence_barrier(toxicity_model):
+    # `optimize_batch` asks botorch for starts near the best measured designs as well as random ones; through
+    # the barrier botorch must see the incumbent qLogNEI holds: the best y among designs with tox <= 5
+    from botorch.optim.initializers import sample_points_around_best
+
+    from design.bo import make_acquisition
+    from design.feasible import ConfidenceBarrier
+
+    limits = [SafetyLimit(name="tox", upper=5.0)]
+    X = torch.linspace(0, 1, 12, dtype=torch.double).unsqueeze(-1)
+    acqf = make_acquisition(toxicity_model, X, Objective(name="y", goal="maximize"), limits, OUTCOMES)
+    barrier = ConfidenceBarrier(acqf, toxicity_model, limits, OUTCOMES, confidence=0.9)
+    bounds = torch.tensor([[0.0], [1.0]], dtype=torch.double)
+    starts = sample_points_around_best(barrier, n_discrete_points=16, sigma=1e-3, bounds=bounds)
+    assert starts is not None and starts.shape == (16, 1)
+    assert torch.allclose(starts, torch.full_like(starts, 5 / 11), atol=0.01)  # x = 5/11: tox 4.5, the best safe

@@ -39,6 +39,25 @@ class Bowl(AcquisitionFunction):
         return value.sum(dim=-1)
 
 
+class NarrowPeak(Bowl):
+    """A broad bump (height 1) at a = 2, b = 2 and a narrow peak (height 2, width 0.01) at a = 7, b = 0.5, k = 3, c = u.
+
+    `X_baseline` holds a measured design 0.01 from the peak, as qLogNEI's pruned baseline holds its incumbents.
+    """
+
+    peak = torch.tensor([0.7, 0.05, 2 / 3, 0.0], dtype=torch.double)
+
+    def __init__(self, baseline: bool) -> None:
+        super().__init__()
+        if baseline:
+            self.X_baseline = (self.peak + torch.tensor([0.01, 0.0, 0.0, 0.0], dtype=torch.double)).unsqueeze(0)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        broad = (-((X[..., :2] - 0.2) ** 2).sum(-1) / (2 * 0.3**2)).exp()
+        narrow = (-((X - self.peak) ** 2).sum(-1) / (2 * 0.01**2)).exp()
+        return (broad + 2 * narrow).sum(dim=-1)
+
+
 def test_projection_is_the_nearest_feasible_point():
     space = mixed_space()
     project = PolytopeProjection(space, free=[0, 1])
@@ -141,6 +160,16 @@ def test_optimize_mixed_matches_botorchs_alternating_optimizer_on_a_fitted_gp():
     with torch.no_grad():
         assert acqf(ours.unsqueeze(0)) >= acqf(theirs.unsqueeze(0)) - 1e-3
     assert space.feasible(space.decode(ours)).all()
+
+
+def test_optimize_mixed_starts_from_the_incumbents_the_acquisition_holds():
+    # a best design in a thin region that random starts miss: from the incumbent beside it the pick finds it
+    space = mixed_space("a + b <= 12")
+    with_incumbent = space.decode(optimize_mixed(NarrowPeak(baseline=True), space, n=1, seed=0)).iloc[0]
+    assert (with_incumbent["k"], with_incumbent["c"]) == (3, "u")
+    assert with_incumbent["a"] == pytest.approx(7.0, abs=1e-2) and with_incumbent["b"] == pytest.approx(0.5, abs=1e-2)
+    without = space.decode(optimize_mixed(NarrowPeak(baseline=False), space, n=1, seed=0)).iloc[0]
+    assert without["a"] == pytest.approx(2.0, abs=1e-2)  # the broad bump: the raw starts never saw the peak
 
 
 def test_a_start_far_behind_the_best_is_stopped_only_after_the_warm_up():
