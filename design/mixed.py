@@ -278,7 +278,7 @@ def _incumbents(acqf: AcquisitionFunction, space: SearchSpace) -> Tensor | None:
     same for continuous spaces (`design.bo.optimize_batch`).
     """
     X = getattr(acqf, "X_baseline", None)
-    if X is None or X.ndim != 2 or not len(X):
+    if X is None or not len(X):
         return None
     return X[torch.as_tensor(space.feasible(space.decode(X)), dtype=torch.bool)]
 
