@@ -15,6 +15,7 @@ yet, which are measured with the simulator's noise, until it has measured a targ
   as a lab passes its list to `valley propose --candidates`; the campaign skips the rows it
   measured), with the system's config as it is (safety limits and confidence included);
 - `valley-0.8`: the same with every limit's confidence 0.8 instead of 0.95: what the confidence costs;
+- `valley-explore`: the same with `safety_explore: 1`: one row of each batch held to P(safe) >= 0.5 only;
 - `botorch`: plain BoTorch as a user of it would write it, one `SingleTaskGP` per outcome and
   constrained qLogNEI (`benchmarks.baselines.botorch_acquisition`), the batch chosen from the
   rows not measured by `optimize_acqf_discrete` (greedy, each pick pending for the next);
@@ -101,15 +102,22 @@ def _rows_of(pool_df: pd.DataFrame, chosen_df: pd.DataFrame, names: list[str]) -
 class _Valley:
     """A Valley campaign given the whole pool every round, as a lab passes its list (`valley propose --candidates`).
 
-    `confidence` (None: the system's) replaces every safety limit's confidence.
+    `confidence` (None: the system's) replaces every safety limit's confidence; `explore` sets
+    the config's `safety_explore` (designs per batch held to P(safe) >= 0.5 only).
     """
 
     def __init__(
-        self, system: System, pool_df: pd.DataFrame, directory: Path, seed: int, confidence: float | None = None
+        self,
+        system: System,
+        pool_df: pd.DataFrame,
+        directory: Path,
+        seed: int,
+        confidence: float | None = None,
+        explore: int = 0,
     ) -> None:
         if confidence is not None:
             system = system.at_confidence(confidence)
-        self.camp = Campaign.create(directory, {**system.config, "seed": seed})
+        self.camp = Campaign.create(directory, {**system.config, "seed": seed, "safety_explore": explore})
         self.pool_df, self.names = pool_df, self.camp.config.parameter_names
 
     def measured(self, rows: list[int], outcomes_df: pd.DataFrame) -> None:
@@ -205,6 +213,7 @@ class _Runner(Protocol):
 RUNNERS: dict[str, Callable[[System, pd.DataFrame, Path, int], _Runner]] = {
     "valley": _Valley,
     "valley-0.8": partial(_Valley, confidence=0.8),  # the price of the confidence: the same campaign at 0.8
+    "valley-explore": partial(_Valley, explore=1),  # one row per batch held to P(safe) >= 0.5 only
     "botorch": _BoTorch,
     "random": _Random,
 }

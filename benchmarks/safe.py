@@ -58,6 +58,7 @@ AVAILABLE_METHODS = [
     "valley",
     *AT_CONFIDENCE,
     "valley-cautious",
+    "valley-explore",
     "valley-safe-set",
     "valley-safe-set-ise",
     "valley-safe-set-cautious",
@@ -387,6 +388,8 @@ def valley_system(system: System, method: str) -> System:
         )
     if method.endswith("-cautious"):  # the shortest plausible lengthscales for safety GPs (surrogates.extrapolation)
         system = system.with_config(safety_extrapolation="cautious")
+    if method == "valley-explore":  # one design per batch by the plain constrained acquisition
+        system = system.with_config(safety_explore=1)
     confidence = AT_CONFIDENCE.get(method)  # what the confidence costs
     return system.at_confidence(confidence) if confidence is not None else system
 

@@ -30,7 +30,8 @@ def benchmark_safe(
     methods: str = typer.Option(
         "valley,valley-safe-set,random,botorch,ax",
         help="Comma-separated methods, among valley, valley-0.8 and valley-0.5 (every limit at that confidence), "
-        "valley-cautious (safety_extrapolation: cautious), valley-safe-set, valley-safe-set-ise, "
+        "valley-cautious (safety_extrapolation: cautious), valley-explore (safety_explore: 1), valley-safe-set, "
+        "valley-safe-set-ise, "
         "valley-safe-set-cautious, random, botorch, ax.",
     ),
     seeds: int = typer.Option(3, help="Seeds per problem and method."),
@@ -107,7 +108,9 @@ def benchmark_pool(
         "nanoparticles,gardner,spring,pressure_vessel", help="Comma-separated bundled systems, one pool each."
     ),
     methods: str = typer.Option(
-        "valley,valley-0.8,botorch,baybe,random", help="Comma-separated methods (baybe: when installed)."
+        "valley,valley-0.8,botorch,baybe,random",
+        help="Comma-separated methods, among valley, valley-0.8, valley-explore, botorch, baybe (when installed) "
+        "and random.",
     ),
     seeds: int = typer.Option(5, min=1, help="Seeds (pools and starts) per problem."),
     size: int = typer.Option(1000, min=20, help="Rows per pool."),

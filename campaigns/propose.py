@@ -132,7 +132,12 @@ def _request(config: CampaignConfig, space: SearchSpace, fitted_X, Y, X_pending,
 def safety_rule(config: CampaignConfig) -> SafetyRule:
     """The config's limits, confidence and mode as the batch policy takes them."""
     return SafetyRule(
-        list(config.safety), config.confidence, config.safety_mode, config.safety_expander, config.safety_spread
+        list(config.safety),
+        config.confidence,
+        config.safety_mode,
+        config.safety_expander,
+        config.safety_spread,
+        config.safety_explore,
     )
 
 

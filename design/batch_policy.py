@@ -18,7 +18,10 @@ The policy, in order:
    designs that fall short, repeat another, or stake on the same model error as an earlier design
    of the batch near a limit (`design.batch_spread`, unless `SafetyRule.spread` is off) are
    replaced by the best confident candidates left that do not;
-5. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
+5. with `SafetyRule.explore = k` (`probabilistic` mode), the last `k` designs of the batch (at most
+   `n - 1`) are chosen by the plain acquisition held only to P(safe) >= `EXPLORE_FLOOR`, flagged
+   `explore` (`_explore`);
+6. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
 
 A candidate pool is a lab's list, passed whole every round: on every path its rows measured or
 pending are no choice (with none left, the batch is empty and a note says so).
@@ -53,6 +56,7 @@ from design.space import SearchSpace
 Probabilities = TypeVar("Probabilities", Tensor, np.ndarray)
 SHORTLIST = 32  # spread top-up: the best admitted rows scored again for each later pick
 SCORE_CHUNK = 256  # rows scored by the acquisition at once (bounded memory with thousands of training rows)
+EXPLORE_FLOOR = 0.5  # an exploring design is more likely safe than not (`SafetyRule.explore`)
 
 
 def meets_confidence(p_safe: Probabilities, confidence: float) -> Probabilities:
@@ -74,6 +78,7 @@ class SafetyRule:
     mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     expander: Literal["goose", "ise"] = "goose"  # `safe_set` mode: how expanders are ranked (`design.safe_set`)
     spread: bool = True  # `probabilistic` mode: spread the batch's designs near a limit (`design.batch_spread`)
+    explore: int = 0  # `probabilistic` mode: designs per batch held to `EXPLORE_FLOOR` only (`_explore`)
 
     def __bool__(self) -> bool:
         return bool(self.limits)
@@ -91,7 +96,7 @@ class SafetyRule:
 
 @dataclass
 class Batch:
-    """Designs (encoded) and the role each plays: optimize, expand, maximize, find-safe, closest-to-safe."""
+    """Designs (encoded) and the role each plays: optimize, expand, maximize, explore, find-safe, closest-to-safe."""
 
     X: Tensor
     roles: list[str]
@@ -163,6 +168,8 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
             "of the model (least violation, as in SCBO). They are NOT known to be safe: see `meets_confidence`."
         )
         return Batch(pool()[picks], ["find-safe"] * len(picks))
+    explore = min(rule.explore, n - 1) if rule and rule.mode == "probabilistic" else 0
+    n, n_asked = n - explore, n
     if rule and rule.mode == "safe_set":
         batch = _safe_set_batch(model, req, acqf, pool(), n)
     elif req.X_pool is not None:
@@ -192,6 +199,11 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
                 "optimize",
                 (model, rule.limits, outcomes) if rule and rule.spread else None,
             )
+    if explore:
+        batch = _explore(
+            model, req, plain, batch, explore, seed, taken, pool() if req.X_pool is not None else None, notes
+        )
+        n = n_asked
     if len(batch.roles) < n and rule.mode == "safe_set" and len(batch.roles) > 0:
         notes.append(
             f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
@@ -205,6 +217,45 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
     if len(batch.roles) < n:
         notes.append(f"only {len(batch.roles)} distinct design(s) could be proposed.")
     return batch
+
+
+def _explore(
+    model,
+    req: BatchRequest,
+    acqf,
+    batch: Batch,
+    k: int,
+    seed: int,
+    taken: Tensor,
+    pool: Tensor | None,
+    notes: list[str],
+) -> Batch:  # noqa: ANN001
+    """`k` more designs, the batch so far pending, held to P(safe) >= `EXPLORE_FLOOR` instead of the confidence.
+
+    `acqf` is the plain acquisition (qLogNEI with the limits as outcome constraints), which weighs
+    each design's improvement by its probability of being safe, as plain BoTorch and Ax do; the
+    floor keeps it from chasing large improvements deep in regions the model believes unsafe,
+    whose far-off measurements teach the safety models little about where a limit lies.
+    """
+    base = acqf.X_pending
+    acqf.set_X_pending(batch.X if base is None else torch.cat([base, batch.X]))
+    known = torch.cat([taken, batch.X])
+    try:
+        if pool is not None:
+            fresh = pool[~matches_any(pool, known)]
+            fresh = fresh[meets_confidence(req.rule.p_safe(model, fresh, req.outcomes), EXPLORE_FLOOR)]
+            X_new = fresh[choose_from_pool(acqf, fresh, k)]
+        else:
+            floor = ConfidenceBarrier(acqf, model, req.rule.limits, req.outcomes, EXPLORE_FLOOR)
+            X_new = optimize_batch(floor, req.space, k, seed, *req.effort, exclude=known)
+            X_new = X_new[~matches_any(X_new, known) & first_of_duplicates(X_new)]
+    finally:
+        acqf.set_X_pending(base)
+    notes.append(
+        f"{X_new.shape[0]} design(s) explore: held to P(safe) >= {EXPLORE_FLOOR:g} instead of the confidence, to learn "
+        "where a limit lies. They may break it: see `role`, `p_safe` and `meets_confidence`."
+    )
+    return Batch(torch.cat([batch.X, X_new]), batch.roles + ["explore"] * X_new.shape[0])
 
 
 def spread_batch(space: SearchSpace, n: int, X_existing: Tensor, X_pool: Tensor | None, seed: int) -> Batch:

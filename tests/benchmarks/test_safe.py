@@ -143,6 +143,7 @@ def test_valley_method_names_set_the_config_they_name():
     configs = {method: valley_system(system, method).config for method in AVAILABLE_METHODS if "valley" in method}
     assert configs["valley"] == system.config
     assert configs["valley-cautious"] == {**system.config, "safety_extrapolation": "cautious"}
+    assert configs["valley-explore"] == {**system.config, "safety_explore": 1}
     assert configs["valley-safe-set-cautious"]["safety_mode"] == "safe_set"
     assert configs["valley-safe-set-cautious"]["safety_expander"] == "goose"
     assert configs["valley-safe-set-cautious"]["safety_extrapolation"] == "cautious"
