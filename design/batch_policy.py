@@ -18,9 +18,9 @@ The policy, in order:
    designs that fall short, repeat another, or stake on the same model error as an earlier design
    of the batch near a limit (`design.batch_spread`, unless `SafetyRule.spread` is off) are
    replaced by the best confident candidates left that do not;
-5. with `SafetyRule.explore = k` (`probabilistic` mode), the last `k` designs of the batch (at most
-   `n - 1`) are chosen by the plain acquisition held only to P(safe) >= `EXPLORE_FLOOR`, flagged
-   `explore` (`_explore`);
+5. with `SafetyRule.explore = k` (`probabilistic` mode), `k` designs of the batch (at most `n - 1`)
+   are chosen after the others by the plain acquisition held only to P(safe) >= `EXPLORE_FLOOR`,
+   flagged `explore` (`_explore`);
 6. short of `n`, the designs most likely safe top the batch up, flagged `closest-to-safe`.
 
 A candidate pool is a lab's list, passed whole every round: on every path its rows measured or
@@ -248,12 +248,15 @@ def _explore(
         else:
             floor = ConfidenceBarrier(acqf, model, req.rule.limits, req.outcomes, EXPLORE_FLOOR)
             X_new = optimize_batch(floor, req.space, k, seed, *req.effort, exclude=known)
-            X_new = X_new[~matches_any(X_new, known) & first_of_duplicates(X_new)]
+            above_floor = meets_confidence(req.rule.p_safe(model, X_new, req.outcomes), EXPLORE_FLOOR)
+            X_new = X_new[~matches_any(X_new, known) & first_of_duplicates(X_new) & above_floor]
     finally:
         acqf.set_X_pending(base)
+    short = int((~req.rule.meets(model, X_new, req.outcomes)).sum())
     notes.append(
         f"{X_new.shape[0]} design(s) explore: held to P(safe) >= {EXPLORE_FLOOR:g} instead of the confidence, to learn "
-        "where a limit lies. They may break it: see `role`, `p_safe` and `meets_confidence`."
+        f"where a limit lies; {short} of them fall short of the confidence and are NOT known to be safe: see `role`, "
+        "`p_safe` and `meets_confidence`."
     )
     return Batch(torch.cat([batch.X, X_new]), batch.roles + ["explore"] * X_new.shape[0])
 

@@ -33,6 +33,21 @@ def test_probabilistic_proposals_reach_the_confidence_or_say_so(probabilistic):
     assert set(proposals["role"]) <= {"optimize", "closest-to-safe"}
 
 
+@pytest.mark.parametrize("pool", [False, True], ids=["optimized", "pool"])
+def test_an_exploring_design_is_flagged_and_the_rest_reach_the_confidence(tmp_path, pool):
+    camp = Campaign.create(tmp_path / "camp", config(safety_explore=1))
+    camp.add_measurements(lab(uniform(8, seed=0)))
+    rng = np.random.default_rng(3)
+    candidates = pd.DataFrame({"x1": rng.uniform(0.0, 1.0, 60), "x2": rng.uniform(0.0, 1.0, 60)}) if pool else None
+    proposals = camp.propose(4, candidates=candidates)
+    explore = proposals["role"] == "explore"
+    assert explore.tolist() == [False, False, False, True]  # the last design of the batch
+    assert proposals.loc[~explore, "meets_confidence"].all()
+    assert proposals.loc[explore, "p_safe"].iloc[0] >= 0.5
+    short = int(~proposals.loc[explore, "meets_confidence"].iloc[0])
+    assert any(f"{short} of them fall short" in note and NOT_SAFE_NOTE in note for note in proposals.attrs["notes"])
+
+
 def test_probabilistic_pool_choice_skips_doubtful_rows(tmp_path):
     camp = Campaign.create(tmp_path / "camp", config())
     camp.add_measurements(lab(uniform(8, seed=0)))
