@@ -150,6 +150,11 @@ class CampaignConfig(BaseModel):
             raise ValueError(f"objectives must have distinct names. Got {shown(objectives, 200)} instead.")
         if self.safety_mode == "safe_set" and not self.safety:
             raise ValueError("safety_mode safe_set needs at least one safety limit. Add one or use probabilistic.")
+        if self.safety_explore and (self.safety_mode != "probabilistic" or not self.safety):
+            raise ValueError(
+                f"safety_explore {self.safety_explore} needs safety_mode probabilistic and at least one safety limit. "
+                "Set safety_explore: 0 or change the mode."
+            )
         noise: dict[str, float] = {}
         goals: list[CampaignObjective | SafetyLimit] = [*self.objectives, *self.safety]
         for goal in goals:

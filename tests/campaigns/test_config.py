@@ -151,6 +151,13 @@ def test_safety_confidence_out_of_range_names_field_and_value():
     assert "1.5" in message
 
 
+@pytest.mark.parametrize("change", [{"safety_mode": "safe_set"}, {"safety": []}], ids=["safe_set", "no limits"])
+def test_exploring_designs_need_the_probabilistic_mode_and_a_limit(change):
+    message = broken(lambda c: c.update(safety_explore=1, **change))
+    assert "safety_explore 1" in message and "safety_explore: 0" in message
+    load_config({**base_config(), "safety_explore": 1})  # probabilistic with a limit: fine
+
+
 def test_objective_goal_target_without_target():
     message = broken(lambda c: c["objectives"][0].update(goal="target"))
     assert "objectives[0]" in message
