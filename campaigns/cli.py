@@ -274,6 +274,12 @@ def demo(
     cautious: bool = typer.Option(
         False, "--cautious", help="Run the campaign with safety_extrapolation: cautious (see the README)."
     ),
+    explore: int = typer.Option(
+        0,
+        "--explore",
+        min=0,
+        help="Designs per batch held to P(safe) >= 0.5 instead of the confidence (safety_explore; see the README).",
+    ),
 ) -> None:
     """Run a simulated nanoparticle campaign (synthetic simulator) and plot its progress.
 
@@ -294,6 +300,8 @@ def demo(
     system = get_system("nanoparticles")
     if cautious:
         system = system.with_config(safety_extrapolation="cautious")
+    if explore:
+        system = system.with_config(safety_explore=explore)
     campaign_dir = out_dir / "campaign"
     if campaign_dir.exists():
         shutil.rmtree(campaign_dir)  # the demo's own previous run

@@ -257,3 +257,9 @@ def test_demo_can_run_its_campaign_with_cautious_extrapolation(tmp_path):
     assert Campaign.open(tmp_path / "campaign").config.safety_extrapolation == "cautious"
     assert invoke("demo", "--rounds", "0", "--out", tmp_path).exit_code == 0  # the default run replaces it
     assert Campaign.open(tmp_path / "campaign").config.safety_extrapolation == "fitted"
+
+
+def test_demo_can_run_its_campaign_with_exploring_designs(tmp_path):
+    result = invoke("demo", "--rounds", "0", "--out", tmp_path, "--explore", "1")
+    assert result.exit_code == 0, result.output
+    assert Campaign.open(tmp_path / "campaign").config.safety_explore == 1
