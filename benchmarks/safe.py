@@ -388,7 +388,7 @@ def valley_system(system: System, method: str) -> System:
         )
     if method.endswith("-cautious"):  # the shortest plausible lengthscales for safety GPs (surrogates.extrapolation)
         system = system.with_config(safety_extrapolation="cautious")
-    if method == "valley-explore":  # one design per batch by the plain constrained acquisition
+    if method == "valley-explore":  # one design per batch held to P(safe) >= 0.5 only (design.batch_policy)
         system = system.with_config(safety_explore=1)
     confidence = AT_CONFIDENCE.get(method)  # what the confidence costs
     return system.at_confidence(confidence) if confidence is not None else system

@@ -134,7 +134,7 @@ class CampaignConfig(BaseModel):
     safety_mode: Literal["probabilistic", "safe_set"] = "probabilistic"
     safety_expander: Literal["goose", "ise"] = "goose"  # safe_set mode: how expanders are ranked (design.safe_set)
     safety_spread: bool = True  # probabilistic mode: no two designs of a batch on one model error (design.batch_spread)
-    safety_explore: int = Field(0, ge=0, le=64)  # probabilistic mode: designs per batch not held to the confidence
+    safety_explore: int = Field(0, ge=0, le=64)  # probabilistic mode: designs per batch held to P(safe) >= 0.5 only
     # cautious: each safety GP takes the shortest lengthscales its data do not rule out (surrogates.extrapolation)
     safety_extrapolation: Literal["fitted", "cautious"] = "fitted"
     surrogate: SurrogateConfig = SurrogateConfig()

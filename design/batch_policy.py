@@ -169,14 +169,14 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         )
         return Batch(pool()[picks], ["find-safe"] * len(picks))
     explore = min(rule.explore, n - 1) if rule and rule.mode == "probabilistic" else 0
-    n, n_asked = n - explore, n
+    held = n - explore  # designs held to the confidence, chosen first
     if rule and rule.mode == "safe_set":
-        batch = _safe_set_batch(model, req, acqf, pool(), n)
+        batch = _safe_set_batch(model, req, acqf, pool(), held)
     elif req.X_pool is not None:
         eligible = confident_pool()
-        batch = Batch(eligible[choose_from_pool(plain, eligible, n)], ["optimize"] * min(n, len(eligible)))
+        batch = Batch(eligible[choose_from_pool(plain, eligible, held)], ["optimize"] * min(held, len(eligible)))
     else:
-        X_new = optimize_batch(acqf, space, n, seed, *req.effort, exclude=taken)
+        X_new = optimize_batch(acqf, space, held, seed, *req.effort, exclude=taken)
         keep = rule.meets(model, X_new, outcomes) & first_of_duplicates(X_new)
         if not keep.all():
             why = f"fell below P(safe) >= {rule.confidence:g} or repeated another" if rule else "repeated"
@@ -195,7 +195,7 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
                 acqf,
                 batch,
                 confident_pool(),
-                n,
+                held,
                 "optimize",
                 (model, rule.limits, outcomes) if rule and rule.spread else None,
             )
@@ -203,7 +203,6 @@ def choose_batch(model, req: BatchRequest, n: int, seed: int, notes: list[str]) 
         batch = _explore(
             model, req, plain, batch, explore, seed, taken, pool() if req.X_pool is not None else None, notes
         )
-        n = n_asked
     if len(batch.roles) < n and rule.mode == "safe_set" and len(batch.roles) > 0:
         notes.append(
             f"only {len(batch.roles)} design(s) could be vouched for by the safe set; a smaller batch is "
